@@ -1,0 +1,325 @@
+"""The ``seq2seq`` command: thin subcommands over the Python API.
+
+Parsing and printing live here; the work happens in the functions each verb calls. A user error
+(:class:`Seq2SeqError`) becomes its message on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from tqdm import tqdm
+
+from seq2seq.errors import InputError, Seq2SeqError
+
+EXIT_USAGE = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return args.handler(args) or 0
+    except Seq2SeqError as err:
+        for line in str(err).splitlines() or [type(err).__name__]:
+            print(f"seq2seq: error: {line}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("seq2seq: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="seq2seq", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_demo(sub)
+    _add_data(sub)
+    _add_train(sub)
+    _add_translate(sub)
+    _add_evaluate(sub)
+    _add_summary(sub)
+    return parser
+
+
+# --- demo ------------------------------------------------------------------------------------
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo", help="train an LSTM+attention model on the built-in corpus, then score it"
+    )
+    p.add_argument("--minutes", type=float, default=5.0, help="training time budget (default 5)")
+    p.add_argument(
+        "-o", "--output", type=Path, default=None, help="model directory (default runs/demo-TIME)"
+    )
+    p.add_argument(
+        "--config", default="bible-en-es/lstm-attention", help="config path or shipped name"
+    )
+    p.set_defaults(handler=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from seq2seq.demo import run_demo
+
+    run_demo(args.config, args.minutes, args.output, out=sys.stdout)
+    return 0
+
+
+# --- data ------------------------------------------------------------------------------------
+
+
+def _add_data(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="list or prepare built-in corpora")
+    data_sub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    data_sub.add_parser("list", help="show the built-in corpora").set_defaults(
+        handler=_run_data_list
+    )
+    prep = data_sub.add_parser("prepare", help="prepare a built-in corpus")
+    prep.add_argument("name")
+    prep.add_argument(
+        "--from-sword",
+        action="store_true",
+        help="bible-en-es: rebuild from the Debian SWORD modules and compare",
+    )
+    prep.add_argument("-o", "--output", type=Path, default=None, help="output directory")
+    prep.set_defaults(handler=_run_data_prepare)
+
+
+def _run_data_list(_args: argparse.Namespace) -> int:
+    from seq2seq.data.builtin import CORPORA
+
+    for info in CORPORA.values():
+        print(f"{info.name:<14} {info.task:<12} {info.pairs}")
+        print(f"{'':<14} {info.description}; licence: {info.licence}")
+    return 0
+
+
+def _run_data_prepare(args: argparse.Namespace) -> int:
+    from seq2seq.data.builtin import CORPORA, cache_dir, corpus_files
+
+    if args.name not in CORPORA:
+        raise InputError(f"unknown corpus {args.name!r}; choose one of {', '.join(CORPORA)}")
+    if args.from_sword:
+        if args.name != "bible-en-es":
+            raise InputError("--from-sword applies only to bible-en-es")
+        from seq2seq.data.builtin import bible
+
+        out_dir = args.output or cache_dir() / "bible-en-es-rebuilt"
+        paths = bible.prepare_from_sword(out_dir)
+        differences = bible.compare_with_shipped(out_dir)
+        for split, path in paths.items():
+            print(f"{split}: {path}")
+        if differences:
+            print("differs from the shipped corpus:\n  " + "\n  ".join(differences))
+            return 1
+        print("identical to the shipped corpus")
+        return 0
+    for split, path in corpus_files(args.name).items():
+        print(f"{split}: {path}")
+    return 0
+
+
+# --- train -----------------------------------------------------------------------------------
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model from a config")
+    p.add_argument(
+        "items",
+        nargs="*",
+        metavar="CONFIG|key=value",
+        help="a YAML config (path or shipped name) followed by key=value overrides",
+    )
+    p.add_argument("-o", "--output", type=Path, help="model directory to write")
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="MODEL_DIR",
+        help="continue the run in MODEL_DIR (or -o) exactly where it stopped",
+    )
+    p.add_argument("--max-steps", type=int, help="stop after this many updates in total")
+    p.add_argument("--max-minutes", type=float, help="stop after this many minutes (this run)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from seq2seq.config import load_config
+    from seq2seq.configs import resolve_config
+    from seq2seq.training.checkpoint import CONFIG_FILE
+    from seq2seq.training.trainer import train
+
+    config_items = [i for i in args.items if "=" not in i]
+    overrides = [i for i in args.items if "=" in i]
+    model_dir = Path(args.resume) if isinstance(args.resume, str) else args.output
+    if model_dir is None:
+        raise InputError(
+            "train: give the model directory with -o MODEL_DIR (or --resume MODEL_DIR)"
+        )
+    if len(config_items) > 1:
+        raise InputError(f"train: expected one config, got {', '.join(config_items)}")
+    if args.resume and not config_items:
+        source: Path = model_dir / CONFIG_FILE
+    elif config_items:
+        source = resolve_config(config_items[0])
+    else:
+        raise InputError(
+            "train: give a CONFIG (a YAML path or a shipped name such as toy/reverse-lstm)"
+        )
+    overrides += _flag_overrides(args)
+    config = load_config(source, overrides)
+    result = train(config, model_dir, resume=bool(args.resume))
+    scores = ", ".join(f"{k} {v:.4g}" for k, v in result.last_validation.items())
+    print(f"trained {result.steps} steps ({result.stop_reason}); last validation: {scores}")
+    print(f"model saved in {result.model_dir}")
+    return 0
+
+
+def _flag_overrides(args: argparse.Namespace) -> list[str]:
+    overrides = []
+    if args.max_steps is not None:
+        overrides.append(f"train.max_steps={args.max_steps}")
+    if args.max_minutes is not None:
+        overrides.append(f"train.max_minutes={args.max_minutes}")
+    if args.no_progress:
+        overrides.append("train.progress=false")
+    return overrides
+
+
+# --- translate / evaluate --------------------------------------------------------------------
+
+
+def _add_search_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--beam", "--beam-size", dest="beam_size", type=int, help="beam size (1 = greedy)"
+    )
+    p.add_argument("--nbest", "--n-best", dest="n_best", type=int, help="hypotheses per input")
+    p.add_argument("--length-penalty", type=float, help="GNMT alpha (0 = none)")
+    p.add_argument("--batch-size", type=int, help="sentences decoded together")
+
+
+def _search_overrides(args: argparse.Namespace) -> dict[str, object]:
+    keys = ("beam_size", "n_best", "length_penalty", "batch_size")
+    return {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+
+
+def _add_translate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("translate", help="translate lines from stdin or a file")
+    p.add_argument("model_dir", type=Path)
+    p.add_argument("-i", "--input", type=Path, help="input file (default stdin)")
+    p.add_argument("-o", "--output", type=Path, help="output file (default stdout)")
+    p.add_argument("--output-format", choices=("text", "json"), default="text")
+    _add_search_flags(p)
+    p.set_defaults(handler=_run_translate)
+
+
+def _run_translate(args: argparse.Namespace) -> int:
+    from seq2seq.data.corpus import read_lines
+    from seq2seq.decoding.translator import Translator
+
+    translator = Translator.load(args.model_dir)
+    lines: Iterable[str] = (
+        read_lines(args.input) if args.input else (line.rstrip("\r\n") for line in sys.stdin)
+    )
+    out: TextIO = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    try:
+        for translation in translator.translate_stream(lines, **_search_overrides(args)):
+            out.write(_format(translation, args.output_format) + "\n")
+            out.flush()
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    return 0
+
+
+def _format(translation: object, fmt: str) -> str:
+    from seq2seq.decoding.translator import Translation
+
+    assert isinstance(translation, Translation)
+    if fmt == "text":
+        return "\n".join(c.text for c in translation.candidates)
+    record = {
+        "source": translation.source,
+        "text": translation.text,
+        "score": translation.score,
+        "nbest": [
+            {
+                "text": c.text,
+                "score": c.score,
+                "log_prob": c.log_prob,
+                "tokens": c.tokens,
+                "token_log_probs": c.token_log_probs,
+            }
+            for c in translation.candidates
+        ],
+    }
+    return json.dumps(record, ensure_ascii=False)
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="translate a source file and score it against references")
+    p.add_argument("model_dir", type=Path)
+    p.add_argument("--src", type=Path, required=True, help="source file, one sentence a line")
+    p.add_argument("--ref", type=Path, required=True, help="reference file, line-aligned")
+    p.add_argument("--hyp-output", type=Path, help="also write the translations here")
+    _add_search_flags(p)
+    p.set_defaults(handler=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from seq2seq.decoding.translator import Translator
+    from seq2seq.evaluation import evaluate_files
+
+    translator = Translator.load(args.model_dir)
+    scores, hypotheses = evaluate_files(translator, args.src, args.ref, **_search_overrides(args))
+    if args.hyp_output:
+        args.hyp_output.write_text("".join(h + "\n" for h in hypotheses), encoding="utf-8")
+    for score in scores:
+        print(score)
+    return 0
+
+
+# --- summary ---------------------------------------------------------------------------------
+
+
+def _add_summary(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("summary", help="Keras-style table of layers, output shapes and parameters")
+    p.add_argument("target", help="a model directory, a YAML config or a shipped config name")
+    p.set_defaults(handler=_run_summary)
+
+
+def _run_summary(args: argparse.Namespace) -> int:
+    from seq2seq.summary import summary_for
+
+    print(summary_for(args.target))
+    return 0
+
+
+def _setup_logging(verbose: bool) -> None:
+    """INFO to stderr through tqdm so log lines do not break the progress bar."""
+
+    class _TqdmHandler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            tqdm.write(self.format(record), file=sys.stderr)
+
+    handler = _TqdmHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("seq2seq")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.propagate = False
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,291 @@
+"""Typed configuration, parsed once at the edge.
+
+A YAML file plus ``key=value`` overrides becomes one frozen :class:`Config` here; every problem
+(unknown key, wrong type, bad choice) is reported at once, one line per problem naming the key,
+the value and what is allowed. Code below the builders receives plain arguments, never a config.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from seq2seq.errors import ConfigError
+
+RnnType = Literal["rnn", "lstm", "gru"]
+AttentionType = Literal["none", "bahdanau", "luong_dot", "luong_general", "luong_concat"]
+
+
+class _Section(BaseModel):
+    """Base of every section: unknown keys are errors and values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TokenizerConfig(_Section):
+    kind: Literal["char", "word", "sentencepiece"] = "sentencepiece"
+    vocab_size: int = Field(8000, ge=8, description="sentencepiece vocabulary size")
+    model_type: Literal["unigram", "bpe"] = "unigram"
+    joint: bool = Field(True, description="one tokenizer and vocabulary for both sides")
+    max_vocab_size: int | None = Field(None, ge=8, description="cap for word/char vocabularies")
+    min_freq: int = Field(1, ge=1)
+
+
+class ToyConfig(_Section):
+    """Sizes of a generated toy task (``data.corpus: toy-reverse`` and friends)."""
+
+    num_train: int = Field(5000, ge=1)
+    num_valid: int = Field(200, ge=1)
+    num_test: int = Field(200, ge=1)
+    min_len: int = Field(3, ge=1)
+    max_len: int = Field(10, ge=1)
+    num_symbols: int = Field(20, ge=2, le=1000)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _lengths(self) -> ToyConfig:
+        if self.min_len > self.max_len:
+            raise ValueError(f"min_len ({self.min_len}) must be <= max_len ({self.max_len})")
+        return self
+
+
+class ParallelFiles(_Section):
+    """Two line-aligned plain-text files."""
+
+    src: str
+    tgt: str
+
+
+CorpusFile = str | ParallelFiles
+
+
+class DataConfig(_Section):
+    corpus: str | None = Field(None, description="a built-in corpus: see `seq2seq data list`")
+    train: CorpusFile | None = Field(None, description="TSV path or {src: path, tgt: path}")
+    valid: CorpusFile | None = None
+    test: CorpusFile | None = None
+    toy: ToyConfig = ToyConfig()
+    tokenizer: TokenizerConfig = TokenizerConfig()
+    max_src_len: int = Field(100, ge=1, description="training pairs longer (in tokens) are dropped")
+    max_tgt_len: int = Field(100, ge=1)
+    skip_bad_lines: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataConfig:
+        if (self.corpus is None) == (self.train is None):
+            raise ValueError("set exactly one of data.corpus (a built-in corpus) or data.train")
+        if self.train is not None and self.valid is None:
+            raise ValueError("data.valid is required when data.train is given")
+        return self
+
+
+class EncoderConfig(_Section):
+    type: RnnType = "lstm"
+    layers: int = Field(1, ge=1, le=16)
+    hidden_size: int = Field(256, ge=1)
+    embedding_size: int = Field(256, ge=1)
+    bidirectional: bool = False
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+
+
+class DecoderConfig(_Section):
+    type: RnnType = "lstm"
+    layers: int = Field(1, ge=1, le=16)
+    hidden_size: int = Field(256, ge=1)
+    embedding_size: int = Field(256, ge=1)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    input_feeding: bool = Field(True, description="feed the last attentional vector back in")
+    tie_embeddings: bool = Field(False, description="output layer shares the target embedding")
+
+
+class ModelConfig(_Section):
+    encoder: EncoderConfig = EncoderConfig()
+    decoder: DecoderConfig = DecoderConfig()
+    attention: AttentionType = "luong_general"
+    bridge: Literal["linear", "zero", "copy"] = "linear"
+    share_embeddings: bool = Field(False, description="source and target share one embedding")
+
+    @model_validator(mode="after")
+    def _compatible(self) -> ModelConfig:
+        enc, dec = self.encoder, self.decoder
+        enc_width = enc.hidden_size * (2 if enc.bidirectional else 1)
+        problems = []
+        if self.bridge == "copy" and (enc.layers != dec.layers or enc_width != dec.hidden_size):
+            problems.append(
+                f"bridge 'copy' needs encoder layers x width ({enc.layers} x {enc_width}) to equal "
+                f"decoder layers x hidden_size ({dec.layers} x {dec.hidden_size}); "
+                "use bridge 'linear' or 'zero'"
+            )
+        if self.attention == "luong_dot" and enc_width != dec.hidden_size:
+            problems.append(
+                f"attention 'luong_dot' needs encoder width ({enc_width}) == decoder hidden_size "
+                f"({dec.hidden_size}); use 'luong_general' or 'bahdanau'"
+            )
+        if self.share_embeddings and enc.embedding_size != dec.embedding_size:
+            problems.append(
+                "share_embeddings needs encoder.embedding_size == decoder.embedding_size"
+            )
+        if dec.tie_embeddings and dec.hidden_size != dec.embedding_size:
+            problems.append(
+                f"decoder.tie_embeddings needs decoder.hidden_size ({dec.hidden_size}) == "
+                f"decoder.embedding_size ({dec.embedding_size})"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class TrainConfig(_Section):
+    seed: int = 1234
+    optimizer: Literal["adam", "adamw", "rmsprop", "sgd"] = "adam"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    momentum: float = Field(0.0, ge=0, lt=1, description="sgd / rmsprop momentum")
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    schedule: Literal["constant", "noam", "plateau"] = "constant"
+    warmup_steps: int = Field(0, ge=0)
+    plateau_factor: float = Field(0.5, gt=0, lt=1)
+    plateau_patience: int = Field(2, ge=0, description="validations without improvement")
+    min_lr: float = Field(0.0, ge=0)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    clip_grad_norm: float | None = Field(1.0, gt=0)
+    batch_size: int | None = Field(None, ge=1, description="sentences per batch (cap)")
+    batch_tokens: int | None = Field(4096, ge=1, description="padded tokens per batch (cap)")
+    max_steps: int | None = Field(None, ge=0)
+    max_epochs: int | None = Field(None, ge=1)
+    max_minutes: float | None = Field(None, gt=0)
+    valid_every: int = Field(500, ge=1)
+    valid_bleu: bool = True
+    valid_max_sentences: int | None = Field(500, ge=1, description="sentences decoded for BLEU")
+    log_every: int = Field(50, ge=1)
+    early_stopping_metric: Literal["loss", "bleu", "accuracy"] = "loss"
+    early_stopping_patience: int | None = Field(None, ge=1)
+    threads: int | None = Field(None, ge=1, description="torch CPU threads (default: all)")
+    progress: bool = True
+
+    @model_validator(mode="after")
+    def _some_budget(self) -> TrainConfig:
+        if self.batch_size is None and self.batch_tokens is None:
+            raise ValueError("set train.batch_size or train.batch_tokens (or both)")
+        if self.max_steps is None and self.max_epochs is None and self.max_minutes is None:
+            raise ValueError("set at least one of train.max_steps, max_epochs, max_minutes")
+        if self.early_stopping_metric == "bleu" and not self.valid_bleu:
+            raise ValueError("early_stopping_metric 'bleu' needs valid_bleu: true")
+        return self
+
+
+class SearchConfig(_Section):
+    beam_size: int = Field(5, ge=1)
+    n_best: int = Field(1, ge=1)
+    length_penalty: float = Field(1.0, ge=0, description="GNMT alpha; 0 = none")
+    max_len_ratio: float = Field(2.0, gt=0, description="max output tokens per source token")
+    max_len_extra: int = Field(10, ge=0, description="added to the ratio bound")
+    max_len: int = Field(256, ge=1, description="absolute cap on output tokens")
+    batch_size: int = Field(32, ge=1, description="sentences decoded together")
+
+    @model_validator(mode="after")
+    def _n_best(self) -> SearchConfig:
+        if self.n_best > self.beam_size:
+            raise ValueError(f"n_best ({self.n_best}) must be <= beam_size ({self.beam_size})")
+        return self
+
+
+class Config(_Section):
+    """The whole resolved configuration; what ``config.yaml`` in a model directory holds."""
+
+    data: DataConfig
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig
+    search: SearchConfig = SearchConfig()
+
+    @model_validator(mode="after")
+    def _shared_vocab(self) -> Config:
+        if self.model.share_embeddings and not self.data.tokenizer.joint:
+            raise ValueError("model.share_embeddings needs data.tokenizer.joint: true")
+        return self
+
+
+def load_config(source: str | Path | dict[str, Any], overrides: list[str] | None = None) -> Config:
+    """Reads a YAML file (or a dict), applies ``key=value`` overrides, and validates it.
+
+    Args:
+        source: Path of a YAML file, or an already-parsed mapping.
+        overrides: Dotted assignments such as ``train.lr=0.0005``; values are parsed as YAML.
+
+    Raises:
+        ConfigError: Listing every problem, one per line, each naming the key.
+    """
+    origin = str(source) if not isinstance(source, dict) else "config"
+    raw = _read_yaml(Path(source)) if not isinstance(source, dict) else dict(source)
+    for assignment in overrides or []:
+        _apply_override(raw, assignment)
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError("\n".join(validation_messages(origin, err))) from None
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    """A plain mapping that :func:`load_config` turns back into an equal ``Config``."""
+    return config.model_dump(mode="json")
+
+
+def save_config(config: Config, path: Path) -> None:
+    path.write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False), encoding="utf-8")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        where = getattr(err, "problem_mark", None)
+        line = f":{where.line + 1}" if where is not None else ""
+        reason = getattr(err, "problem", None) or "not valid UTF-8 YAML"
+        raise ConfigError(f"{path}{line}: invalid YAML: {reason}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections (data, model, train, search)")
+    return raw
+
+
+def _apply_override(raw: dict[str, Any], assignment: str) -> None:
+    key, sep, text = assignment.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {assignment!r}: expected key=value, e.g. train.lr=0.001")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = text
+    node = raw
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {assignment!r}: {part} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def validation_messages(origin: str, err: ValidationError) -> list[str]:
+    """One line per problem in ``err``, each naming ``origin`` and the dotted key."""
+    return [_describe(origin, e) for e in err.errors()]
+
+
+def _describe(origin: str, error: Any) -> str:
+    """One line for one pydantic error: ``file: key: value: what is allowed``."""
+    loc = [str(p) for p in error["loc"] if not str(p).startswith("function-")]
+    # Union members add their type name to the location; drop it for a readable key.
+    loc = [p for p in loc if p not in {"str", "ParallelFiles"}]
+    key = ".".join(loc) or "(top level)"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        return f"{origin}: {key}: unknown key (check the spelling; see configs/ for examples)"
+    if error["type"] == "missing":
+        return f"{origin}: {key}: required key is missing"
+    value = error.get("input")
+    shown = "" if isinstance(value, dict) else f" {value!r}:"
+    return f"{origin}: {key}:{shown} {message}"

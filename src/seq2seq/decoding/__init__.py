@@ -1,0 +1,7 @@
+"""Search over the model contract: greedy and beam search, and the Hypothesis they return."""
+
+from seq2seq.decoding.beam import beam_search
+from seq2seq.decoding.greedy import greedy_search
+from seq2seq.decoding.search import Hypothesis, gnmt_length_penalty
+
+__all__ = ["Hypothesis", "beam_search", "gnmt_length_penalty", "greedy_search"]

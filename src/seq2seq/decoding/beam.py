@@ -1,0 +1,250 @@
+"""Batched beam search with the GNMT length penalty (Wu et al. 2016, "Google's Neural Machine
+Translation System", section 7).
+
+Every row of the batch keeps ``beam_size`` hypotheses; all ``batch * beam_size`` of them advance
+through one ``decode_step`` call per target position, and the bookkeeping (scores, lengths,
+token and attention histories) lives in tensors reordered by back-pointers, never in Python
+lists of hypotheses. Only ``decode_step``, ``DecoderState.select`` and ``EncoderOutput.select``
+are used, so any model family works.
+
+Finished hypotheses keep their slot: a beam that produced EOS (or whose row reached its maximum
+length) is *frozen*, its only extension costs nothing and carries it unchanged, so it keeps
+competing with the live beams for the ``beam_size`` places (as in GNMT and TensorFlow's
+``BeamSearchDecoder``). Candidates are ranked by ``log_prob / lp(length)``.
+
+Stopping rule: the search stops when every beam of every row is frozen, i.e. finished with EOS
+or cut at its row's maximum length; it never needs more than ``max(max_lengths)`` steps.
+Hypotheses cut at the maximum length are returned with ``finished=False``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from seq2seq.decoding.search import (
+    Hypothesis,
+    append_attention,
+    check_search_inputs,
+    gnmt_length_penalty,
+    make_hypothesis,
+    mask_bos,
+)
+from seq2seq.errors import InputError
+from seq2seq.models.contract import SearchableModel
+
+
+@dataclass
+class _Beams:
+    """The beams of every row; beam ``k`` of row ``b`` sits at flat index ``b * beam_size + k``.
+
+    Attributes:
+        log_probs: Cumulative log-probs ``[batch, beam]``; -inf marks an empty slot.
+        lengths: Tokens produced so far ``[batch, beam]``, EOS included.
+        finished: ``[batch, beam]`` bool, True once the hypothesis produced EOS.
+        tokens: Token history ``[batch * beam, step]``; entries past ``lengths`` are filler.
+        token_log_probs: Per-token log-probs ``[batch * beam, step]``.
+        attention: Attention history ``[batch * beam, step, src_len]``, or None.
+    """
+
+    log_probs: Tensor
+    lengths: Tensor
+    finished: Tensor
+    tokens: Tensor
+    token_log_probs: Tensor
+    attention: Tensor | None
+
+
+@torch.no_grad()
+def beam_search(
+    model: SearchableModel,
+    src: Tensor,
+    src_lengths: Tensor,
+    *,
+    bos_id: int,
+    eos_id: int,
+    max_lengths: Tensor,
+    beam_size: int,
+    length_penalty: float = 0.0,
+    n_best: int = 1,
+) -> list[list[Hypothesis]]:
+    """Beam search over ``decode_step`` for a padded batch (see the module docstring).
+
+    Args:
+        model: Any model speaking the contract in ``seq2seq.models.contract``.
+        src: Padded source ids ``[batch, src_len]``.
+        src_lengths: True source lengths ``[batch]``.
+        bos_id: Id fed as the first previous token (never produced).
+        eos_id: Id that ends a hypothesis.
+        max_lengths: ``[batch]`` most tokens to produce per row, EOS included.
+        beam_size: Hypotheses kept per row.
+        length_penalty: GNMT alpha; 0 ranks by the plain sum of log-probs.
+        n_best: Hypotheses returned per row, at most ``beam_size``.
+
+    Returns:
+        Per input row, its ``n_best`` hypotheses sorted by score, best first (fewer only when
+        fewer distinct sequences fit within the row's maximum length).
+
+    Raises:
+        InputError: When ``beam_size``, ``n_best`` or ``length_penalty`` is out of range.
+    """
+    _check_beam_args(beam_size, n_best, length_penalty)
+    max_lengths = check_search_inputs(src, src_lengths, max_lengths)
+    batch, src_len = src.shape
+    rows = torch.arange(batch, device=src.device)
+    enc = model.encode(src, src_lengths)
+    to_beams = rows.repeat_interleave(beam_size)  # [batch * beam]: row of each beam
+    state = model.init_state(enc).select(to_beams)
+    enc = enc.select(to_beams)
+    beams = _initial_beams(batch, beam_size, src_len, src.device)
+    prev_tokens = torch.full((batch * beam_size,), bos_id, dtype=torch.long, device=src.device)
+    for step in range(int(max_lengths.max()) if batch else 0):
+        frozen = beams.finished | (step >= max_lengths).unsqueeze(1)  # [batch, beam]
+        if bool((frozen | beams.log_probs.isneginf()).all()):
+            break
+        log_probs, state, attn = model.decode_step(prev_tokens, state, enc)
+        candidates, step_log_probs = _expand(beams, mask_bos(log_probs, bos_id), frozen, eos_id)
+        next_lengths = beams.lengths + ~frozen  # [batch, beam]
+        parents, tokens = _top_k(candidates, next_lengths, beam_size, length_penalty)
+        flat_parents = (parents + rows.unsqueeze(1) * beam_size).view(-1)  # [batch * beam]
+        beams = _advance(
+            beams, candidates, step_log_probs, attn, flat_parents, tokens, frozen, eos_id
+        )
+        state = state.select(flat_parents)
+        prev_tokens = tokens.view(-1)
+    return _collect(beams, src_lengths, n_best, length_penalty)
+
+
+def _check_beam_args(beam_size: int, n_best: int, length_penalty: float) -> None:
+    """Raises InputError naming the bad value and the rule it breaks."""
+    if beam_size < 1:
+        raise InputError(f"beam_size must be >= 1, got beam_size={beam_size}")
+    if not 1 <= n_best <= beam_size:
+        raise InputError(
+            f"n_best={n_best} with beam_size={beam_size}: n_best must be between 1 and "
+            "beam_size (beam search keeps only beam_size hypotheses); raise beam_size"
+        )
+    if length_penalty < 0:
+        raise InputError(f"length_penalty (GNMT alpha) must be >= 0, got {length_penalty}")
+
+
+def _initial_beams(batch: int, beam_size: int, src_len: int, device: torch.device) -> _Beams:
+    """Empty hypotheses; only beam 0 of each row is live so step 0 does not pick duplicates."""
+    log_probs = torch.full((batch, beam_size), float("-inf"), device=device)
+    log_probs[:, 0] = 0.0
+    return _Beams(
+        log_probs=log_probs,
+        lengths=torch.zeros(batch, beam_size, dtype=torch.long, device=device),
+        finished=torch.zeros(batch, beam_size, dtype=torch.bool, device=device),
+        tokens=torch.zeros(batch * beam_size, 0, dtype=torch.long, device=device),
+        token_log_probs=torch.zeros(batch * beam_size, 0, device=device),
+        attention=torch.zeros(batch * beam_size, 0, src_len, device=device),
+    )
+
+
+def _expand(beams: _Beams, log_probs: Tensor, frozen: Tensor, eos_id: int) -> tuple[Tensor, Tensor]:
+    """Scores every one-token extension of every beam.
+
+    Args:
+        beams: Current beams.
+        log_probs: This step's log-probs ``[batch * beam, vocab]``.
+        frozen: ``[batch, beam]`` beams that must not grow (finished or at max length).
+        eos_id: The token a frozen beam "extends" with, at cost 0.
+
+    Returns:
+        Cumulative log-probs of the extensions ``[batch, beam, vocab]`` and the per-token
+        log-probs they add ``[batch, beam, vocab]``.
+    """
+    batch, beam_size = frozen.shape
+    log_probs = log_probs.view(batch, beam_size, -1)
+    # A frozen beam has a single free extension, so it survives unchanged and keeps competing.
+    carry = torch.full_like(log_probs[0, 0], float("-inf"))  # [vocab]
+    carry[eos_id] = 0.0
+    log_probs = torch.where(frozen.unsqueeze(-1), carry, log_probs)
+    return beams.log_probs.unsqueeze(-1) + log_probs, log_probs
+
+
+def _top_k(
+    candidates: Tensor, next_lengths: Tensor, beam_size: int, alpha: float
+) -> tuple[Tensor, Tensor]:
+    """Picks each row's ``beam_size`` best extensions among its ``beam * vocab`` candidates.
+
+    Candidates are ranked by ``log_prob / lp(length)`` (GNMT length penalty).
+
+    Args:
+        candidates: Cumulative log-probs ``[batch, beam, vocab]``.
+        next_lengths: Length of each beam's extensions ``[batch, beam]``.
+        beam_size: How many to keep.
+        alpha: GNMT length-penalty alpha.
+
+    Returns:
+        Back-pointers (the parent beam within its row) and the chosen tokens, ``[batch, beam]``.
+    """
+    batch, _, vocab = candidates.shape
+    ranking = candidates / gnmt_length_penalty(next_lengths, alpha).unsqueeze(-1)
+    flat = ranking.view(batch, -1).topk(beam_size, dim=-1).indices  # [batch, beam]
+    return flat // vocab, flat % vocab
+
+
+def _advance(
+    beams: _Beams,
+    candidates: Tensor,
+    step_log_probs: Tensor,
+    attn: Tensor | None,
+    flat_parents: Tensor,
+    tokens: Tensor,
+    frozen: Tensor,
+    eos_id: int,
+) -> _Beams:
+    """Builds the next beams from the chosen parents ``flat_parents`` ``[batch * beam]`` and
+    ``tokens`` ``[batch, beam]``; histories are reordered along the back-pointers."""
+    batch, beam_size = tokens.shape
+    flat_tokens = tokens.view(-1)
+    chosen = flat_parents * candidates.size(-1) + flat_tokens  # index into [batch*beam*vocab]
+    parent_frozen = frozen.view(-1)[flat_parents].view(batch, beam_size)
+    parent_attention = None if attn is None else attn.index_select(0, flat_parents)
+    history = None if beams.attention is None else beams.attention.index_select(0, flat_parents)
+    return _Beams(
+        log_probs=candidates.view(-1)[chosen].view(batch, beam_size),
+        lengths=beams.lengths.view(-1)[flat_parents].view(batch, beam_size) + ~parent_frozen,
+        finished=beams.finished.view(-1)[flat_parents].view(batch, beam_size)
+        | (~parent_frozen & (tokens == eos_id)),
+        tokens=torch.cat([beams.tokens.index_select(0, flat_parents), flat_tokens[:, None]], 1),
+        token_log_probs=torch.cat(
+            [
+                beams.token_log_probs.index_select(0, flat_parents),
+                step_log_probs.view(-1)[chosen].unsqueeze(1),
+            ],
+            1,
+        ),
+        attention=append_attention(history, parent_attention),
+    )
+
+
+def _collect(
+    beams: _Beams, src_lengths: Tensor, n_best: int, alpha: float
+) -> list[list[Hypothesis]]:
+    """Turns the final beams into per-row lists of the ``n_best`` best hypotheses."""
+    beam_size = beams.log_probs.size(1)
+    live = ~beams.log_probs.isneginf().view(-1).cpu()  # empty slots are never returned
+    lengths, finished = beams.lengths.view(-1).tolist(), beams.finished.view(-1).tolist()
+    tokens, token_lps = beams.tokens.cpu(), beams.token_log_probs.cpu()
+    attention = None if beams.attention is None else beams.attention.cpu()
+    results = []
+    for row, src_length in enumerate(src_lengths.tolist()):
+        hypotheses = [
+            make_hypothesis(
+                tokens[i, : lengths[i]],
+                token_lps[i, : lengths[i]],
+                None if attention is None else attention[i, : lengths[i], :src_length],
+                finished=finished[i],
+                alpha=alpha,
+            )
+            for i in range(row * beam_size, (row + 1) * beam_size)
+            if live[i]
+        ]
+        hypotheses.sort(key=lambda hypothesis: hypothesis.score, reverse=True)
+        results.append(hypotheses[:n_best])
+    return results

@@ -1,0 +1,128 @@
+"""What every search returns, and the small pieces greedy and beam search share.
+
+Search sits between ``encode`` and ``Vocab.decode`` in the inference data flow (DESIGN.md):
+it repeats ``decode_step`` and hands back :class:`Hypothesis` objects of target ids, scores and
+attention. Nothing here knows which model family produced the log-probs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from seq2seq.errors import InputError
+
+
+@dataclass
+class Hypothesis:
+    """One searched target sequence.
+
+    Attributes:
+        tokens: Produced target ids, without BOS and without EOS.
+        score: Ranking score: ``log_prob`` divided by the GNMT length penalty of
+            ``len(token_log_probs)`` (equal to ``log_prob`` when the penalty's alpha is 0).
+        log_prob: Sum of ``token_log_probs``.
+        token_log_probs: Log-prob of each produced token, EOS included when produced.
+        attention: ``[len(token_log_probs), src_len]`` attention weights over the real source
+            positions of this row (padding cut off), or None when the model returns none.
+        finished: True when EOS was produced, False when cut at the maximum length.
+    """
+
+    tokens: list[int]
+    score: float
+    log_prob: float
+    token_log_probs: list[float]
+    attention: Tensor | None
+    finished: bool
+
+
+def gnmt_length_penalty(length: int | Tensor, alpha: float) -> float | Tensor:
+    """GNMT length penalty ``lp(Y) = ((5 + |Y|) / 6) ** alpha`` (Wu et al. 2016, eq. 14).
+
+    Dividing a hypothesis' log-prob by ``lp`` stops beam search from favouring short outputs
+    merely because they sum fewer negative terms. ``alpha = 0`` gives 1 (plain log-probs).
+
+    Args:
+        length: Hypothesis length, an int or an integer tensor of any shape.
+        alpha: Strength of the penalty, usually in ``[0, 1]``.
+
+    Returns:
+        A float for an int length, else a float tensor shaped like ``length``.
+    """
+    return ((5 + length) / 6) ** alpha
+
+
+def check_search_inputs(src: Tensor, src_lengths: Tensor, max_lengths: Tensor) -> Tensor:
+    """Validates the shared search arguments and returns ``max_lengths`` ``[batch]`` on ``src``'s
+    device (a 0-d ``max_lengths`` is broadcast to every row).
+
+    Raises:
+        InputError: When the shapes disagree or a maximum length is negative.
+    """
+    if src.dim() != 2:
+        raise InputError(f"src must be [batch, src_len], got shape {list(src.shape)}")
+    batch = src.size(0)
+    if src_lengths.shape != (batch,):
+        raise InputError(
+            f"src_lengths must be [batch]={[batch]} to match src, got {list(src_lengths.shape)}"
+        )
+    max_lengths = max_lengths.to(device=src.device, dtype=torch.long)
+    if max_lengths.dim() == 0:
+        max_lengths = max_lengths.expand(batch)
+    if max_lengths.shape != (batch,):
+        raise InputError(
+            f"max_lengths must be [batch]={[batch]} or a scalar, got {list(max_lengths.shape)}"
+        )
+    if bool((max_lengths < 0).any()):
+        raise InputError(f"max_lengths must be >= 0, got {max_lengths.tolist()}")
+    return max_lengths
+
+
+def mask_bos(log_probs: Tensor, bos_id: int) -> Tensor:
+    """Returns ``log_probs`` ``[rows, vocab]`` (as float32) with BOS set to -inf: BOS only ever
+    starts a target, so search never produces it."""
+    log_probs = log_probs.float().clone()
+    log_probs[:, bos_id] = float("-inf")
+    return log_probs
+
+
+def append_attention(history: Tensor | None, attn: Tensor | None) -> Tensor | None:
+    """Appends one step's attention ``[rows, src_len]`` to ``history`` ``[rows, step, src_len]``.
+
+    Returns None as soon as the model returns no attention (attention-free models).
+    """
+    if history is None or attn is None:
+        return None
+    return torch.cat([history, attn.to(history.dtype).unsqueeze(1)], 1)
+
+
+def make_hypothesis(
+    produced: Tensor,
+    token_log_probs: Tensor,
+    attention: Tensor | None,
+    *,
+    finished: bool,
+    alpha: float,
+) -> Hypothesis:
+    """Builds a :class:`Hypothesis` from one row's tensors, already cut to its length.
+
+    Args:
+        produced: Produced ids ``[length]``, ending with EOS when ``finished``.
+        token_log_probs: ``[length]``.
+        attention: ``[length, src_len]`` with padding already cut, or None.
+        finished: Whether the last produced id is EOS.
+        alpha: GNMT length-penalty alpha for ``score``.
+    """
+    ids = produced.tolist()
+    token_lps = token_log_probs.tolist()
+    log_prob = sum(token_lps)
+    return Hypothesis(
+        tokens=ids[:-1] if finished else ids,
+        score=log_prob / gnmt_length_penalty(len(token_lps), alpha),
+        log_prob=log_prob,
+        token_log_probs=token_lps,
+        attention=attention,
+        finished=finished,
+    )

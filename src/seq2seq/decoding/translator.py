@@ -1,0 +1,199 @@
+"""Translator: text in, text out. The one inference path.
+
+The CLI, the evaluation command, validation during training and (later) the server and export
+checks all call :meth:`Translator.translate`. It tokenizes, sorts sentences by length so batches
+hold similar lengths, runs greedy or beam search over the model's ``decode_step``, restores the
+input order and detokenizes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from pydantic import ValidationError
+from torch import Tensor
+
+from seq2seq.config import Config, SearchConfig, validation_messages
+from seq2seq.data.batching import pad_sequences
+from seq2seq.data.pipeline import TextCodec
+from seq2seq.decoding.beam import beam_search
+from seq2seq.decoding.greedy import greedy_search
+from seq2seq.decoding.search import Hypothesis
+from seq2seq.errors import InputError
+from seq2seq.models.seq2seq import Seq2Seq
+
+logger = logging.getLogger(__name__)
+
+MAX_SOURCE_TOKENS = 1024  # longer inputs are truncated (with a warning), not rejected
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One output hypothesis.
+
+    Attributes:
+        text: Detokenized output.
+        score: Ranking score (log-probability after the length penalty).
+        log_prob: Sum of token log-probabilities.
+        tokens: Output subword tokens.
+        token_log_probs: Log-probability of each token (EOS last, when produced).
+        attention: ``[len(token_log_probs), src_tokens]`` weights, or None.
+    """
+
+    text: str
+    score: float
+    log_prob: float
+    tokens: list[str]
+    token_log_probs: list[float]
+    attention: Tensor | None
+
+    @property
+    def mean_log_prob(self) -> float:
+        """A length-independent confidence: mean token log-probability."""
+        return self.log_prob / max(len(self.token_log_probs), 1)
+
+
+@dataclass(frozen=True)
+class Translation:
+    """The n-best candidates of one source sentence, best first."""
+
+    source: str
+    source_tokens: list[str]
+    candidates: list[Candidate]
+
+    @property
+    def text(self) -> str:
+        return self.candidates[0].text
+
+    @property
+    def score(self) -> float:
+        return self.candidates[0].score
+
+
+class Translator:
+    """Runs a trained model on text.
+
+    Args:
+        model: A :class:`Seq2Seq` (put in eval mode here).
+        codec: The tokenizers and vocabularies the model was trained with.
+        search: Default search settings (beam size, length penalty, length limits, batch).
+    """
+
+    def __init__(self, model: Seq2Seq, codec: TextCodec, search: SearchConfig) -> None:
+        self.model = model.eval()
+        self.codec = codec
+        self.search = search
+
+    @classmethod
+    def load(cls, model_dir: str | Path) -> Translator:
+        """Loads ``config.yaml``, tokenizers, vocabularies and the best weights of a model dir."""
+        from seq2seq.model_dir import load_model_dir  # local: model_dir imports this module
+
+        config, model, codec = load_model_dir(Path(model_dir))
+        return cls(model, codec, config.search)
+
+    @classmethod
+    def from_config(cls, config: Config, model: Seq2Seq, codec: TextCodec) -> Translator:
+        return cls(model, codec, config.search)
+
+    def translate(self, sources: Sequence[str], **search_overrides: object) -> list[Translation]:
+        """Translates ``sources``; keyword arguments override ``SearchConfig`` fields.
+
+        Empty or blank sources give an empty translation (so line alignment is kept).
+
+        Example:
+            ``Translator.load("runs/demo").translate(["In the beginning"], beam_size=5)``
+        """
+        search = self._search_settings(search_overrides)
+        results: list[Translation | None] = [None] * len(sources)
+        encoded = [self._encode_source(s) for s in sources]
+        order = sorted(range(len(sources)), key=lambda i: len(encoded[i]))
+        for start in range(0, len(order), search.batch_size):
+            chunk = order[start : start + search.batch_size]
+            for i, cands in zip(
+                chunk, self._search([encoded[i] for i in chunk], search), strict=True
+            ):
+                tokens = self.codec.src_vocab.decode(encoded[i])
+                results[i] = Translation(sources[i], tokens, cands)
+        return [r for r in results if r is not None]
+
+    def translate_stream(
+        self, sources: Iterable[str], chunk_size: int = 1000, **search_overrides: object
+    ) -> Iterator[Translation]:
+        """Translates an arbitrarily long stream, holding ``chunk_size`` lines at a time."""
+        iterator = iter(sources)
+        while chunk := list(itertools.islice(iterator, chunk_size)):
+            yield from self.translate(chunk, **search_overrides)
+
+    def _search_settings(self, overrides: dict[str, object]) -> SearchConfig:
+        unknown = sorted(set(overrides) - set(SearchConfig.model_fields))
+        if unknown:
+            raise InputError(
+                f"unknown search option(s) {', '.join(unknown)}; "
+                f"allowed: {', '.join(SearchConfig.model_fields)}"
+            )
+        merged = {
+            **self.search.model_dump(),
+            **{k: v for k, v in overrides.items() if v is not None},
+        }
+        try:
+            return SearchConfig.model_validate(merged)
+        except ValidationError as err:
+            raise InputError("; ".join(validation_messages("search", err))) from None
+
+    def _encode_source(self, text: str) -> list[int]:
+        ids = self.codec.encode_src(text.strip()) if text.strip() else []
+        if len(ids) > MAX_SOURCE_TOKENS:
+            logger.warning("source of %d tokens truncated to %d", len(ids), MAX_SOURCE_TOKENS)
+            ids = ids[:MAX_SOURCE_TOKENS]
+        return ids
+
+    @torch.no_grad()
+    def _search(self, batch_ids: list[list[int]], search: SearchConfig) -> list[list[Candidate]]:
+        vocab = self.codec.tgt_vocab
+        device = next(self.model.parameters()).device
+        src, lengths = pad_sequences(
+            [[*ids, self.codec.src_vocab.eos_id] for ids in batch_ids], vocab.pad_id
+        )
+        src, lengths = src.to(device), lengths.to(device)
+        max_lengths = torch.tensor(
+            [
+                min(
+                    search.max_len,
+                    math.ceil(len(ids) * search.max_len_ratio) + search.max_len_extra,
+                )
+                for ids in batch_ids
+            ],
+            device=device,
+        )
+        kwargs = {"bos_id": vocab.bos_id, "eos_id": vocab.eos_id, "max_lengths": max_lengths}
+        if search.beam_size == 1:
+            nbest = [[h] for h in greedy_search(self.model, src, lengths, **kwargs)]
+        else:
+            nbest = beam_search(
+                self.model,
+                src,
+                lengths,
+                beam_size=search.beam_size,
+                length_penalty=search.length_penalty,
+                n_best=search.n_best,
+                **kwargs,
+            )
+        return [
+            [self._candidate(h) for h in hyps] if ids else [self._empty()]
+            for ids, hyps in zip(batch_ids, nbest, strict=True)
+        ]
+
+    def _candidate(self, hyp: Hypothesis) -> Candidate:
+        text, tokens = self.codec.decode_tgt(hyp.tokens)
+        return Candidate(text, hyp.score, hyp.log_prob, tokens, hyp.token_log_probs, hyp.attention)
+
+    @staticmethod
+    def _empty() -> Candidate:
+        return Candidate("", 0.0, 0.0, [], [], None)

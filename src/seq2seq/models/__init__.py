@@ -1,0 +1,78 @@
+"""Builds a :class:`Seq2Seq` from the model section of the config.
+
+One plain dict per component family; grep a config value and you land here.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from seq2seq.config import ModelConfig
+from seq2seq.models.attention import build_attention
+from seq2seq.models.rnn import (
+    BahdanauDecoder,
+    Bridge,
+    CopyBridge,
+    LinearBridge,
+    LuongDecoder,
+    RnnDecoder,
+    RnnEncoder,
+    ZeroBridge,
+    make_rnn,
+)
+from seq2seq.models.seq2seq import Seq2Seq
+
+__all__ = ["Seq2Seq", "build_model"]
+
+
+def build_model(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int, pad_id: int) -> Seq2Seq:
+    """Wires embeddings, encoder, bridge, attention, decoder and output layer."""
+    enc_cfg, dec_cfg = cfg.encoder, cfg.decoder
+    src_embed = nn.Embedding(src_vocab_size, enc_cfg.embedding_size, padding_idx=pad_id)
+    tgt_embed = (
+        src_embed
+        if cfg.share_embeddings
+        else nn.Embedding(tgt_vocab_size, dec_cfg.embedding_size, padding_idx=pad_id)
+    )
+    encoder = RnnEncoder(
+        enc_cfg.type,
+        enc_cfg.embedding_size,
+        enc_cfg.hidden_size,
+        enc_cfg.layers,
+        enc_cfg.bidirectional,
+        enc_cfg.dropout,
+    )
+    decoder = _build_decoder(cfg, encoder.output_size, enc_cfg.layers)
+    generator = nn.Linear(decoder.output_size, tgt_vocab_size)
+    if dec_cfg.tie_embeddings:
+        generator.weight = tgt_embed.weight
+    return Seq2Seq(
+        src_embed, tgt_embed, encoder, decoder, generator, embedding_dropout=dec_cfg.dropout
+    )
+
+
+def _build_bridge(
+    kind: str, enc_layers: int, enc_width: int, layers: int, hidden: int, has_cell: bool
+) -> Bridge:
+    bridges = {
+        "zero": lambda: ZeroBridge(layers, hidden, has_cell),
+        "copy": lambda: CopyBridge(has_cell),
+        "linear": lambda: LinearBridge(enc_layers, enc_width, layers, hidden, has_cell),
+    }
+    return bridges[kind]()
+
+
+def _build_decoder(cfg: ModelConfig, enc_width: int, enc_layers: int) -> RnnDecoder:
+    dec = cfg.decoder
+    has_cell = dec.type == "lstm"
+    bridge = _build_bridge(cfg.bridge, enc_layers, enc_width, dec.layers, dec.hidden_size, has_cell)
+    attention = build_attention(cfg.attention, dec.hidden_size, enc_width)
+    if cfg.attention == "bahdanau":
+        rnn = make_rnn(
+            dec.type, dec.embedding_size + enc_width, dec.hidden_size, dec.layers, dec.dropout
+        )
+        return BahdanauDecoder(rnn, bridge, attention, enc_width, dec.dropout)
+    feeding = dec.input_feeding and attention is not None
+    rnn_input = dec.embedding_size + (dec.hidden_size if feeding else 0)
+    rnn = make_rnn(dec.type, rnn_input, dec.hidden_size, dec.layers, dec.dropout)
+    return LuongDecoder(rnn, bridge, attention, enc_width, dec.dropout, feeding)

@@ -1,0 +1,85 @@
+"""The seam between encoders, decoders and search.
+
+Any encoder meets any decoder, and search never asks which family it drives, because every
+model speaks this small contract (see DESIGN.md):
+
+- ``encode(src, src_lengths) -> EncoderOutput``
+- ``init_state(enc) -> DecoderState``
+- ``decode_step(prev_tokens, state, enc) -> (log_probs, new_state, attn)``
+
+Decoding state is explicit: it is passed in and returned, never kept on a module, so one model
+can serve concurrent requests and beam search can reorder hypotheses with ``state.select``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Self
+
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class EncoderOutput:
+    """What an encoder hands to a decoder.
+
+    Attributes:
+        states: Encoder states ``[batch, src_len, enc_hidden]``, zero on padding.
+        mask: ``[batch, src_len]`` bool, True on real tokens, False on padding.
+        final_hidden: Summary of the source ``[num_layers, batch, enc_hidden]`` that an RNN
+            decoder's bridge turns into its initial state (bidirectional directions are
+            concatenated on the last axis; a Transformer encoder provides a pooled summary).
+        final_cell: LSTM cell states shaped like ``final_hidden``, or None for other families.
+    """
+
+    states: Tensor
+    mask: Tensor
+    final_hidden: Tensor
+    final_cell: Tensor | None = None
+
+    def select(self, indices: Tensor) -> EncoderOutput:
+        """Picks batch rows ``indices`` ``[new_batch]`` (used to expand a batch for beams)."""
+        return EncoderOutput(
+            states=self.states.index_select(0, indices),
+            mask=self.mask.index_select(0, indices),
+            final_hidden=self.final_hidden.index_select(1, indices),
+            final_cell=None
+            if self.final_cell is None
+            else self.final_cell.index_select(1, indices),
+        )
+
+
+class DecoderState(Protocol):
+    """Everything a decoder carries from one target step to the next."""
+
+    def select(self, indices: Tensor) -> Self:
+        """Returns the state of batch rows ``indices`` ``[new_batch]`` (beam reordering)."""
+        ...
+
+
+class SearchableModel(Protocol):
+    """What greedy, beam and sampling search need from a model; nothing family-specific."""
+
+    def encode(self, src: Tensor, src_lengths: Tensor) -> EncoderOutput:
+        """Encodes ``src`` ``[batch, src_len]`` with true lengths ``src_lengths`` ``[batch]``."""
+        ...
+
+    def init_state(self, enc: EncoderOutput) -> DecoderState:
+        """The decoder state before the first target token."""
+        ...
+
+    def decode_step(
+        self, prev_tokens: Tensor, state: DecoderState, enc: EncoderOutput
+    ) -> tuple[Tensor, DecoderState, Tensor | None]:
+        """One target step.
+
+        Args:
+            prev_tokens: The previous target token of each row ``[batch]`` (BOS at step 0).
+            state: The state returned by the previous step (or ``init_state``).
+            enc: The encoder output the rows attend to.
+
+        Returns:
+            ``log_probs`` ``[batch, vocab]`` (log-softmax over the target vocabulary), the new
+            state, and attention weights ``[batch, src_len]`` (None for attention-free models).
+        """
+        ...

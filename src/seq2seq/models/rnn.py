@@ -1,0 +1,298 @@
+"""Recurrent encoder, bridges and attentional decoders (RNN, LSTM, GRU).
+
+Encoder: embedded source ``[B, S, E]`` -> packed ``nn.LSTM/GRU/RNN`` -> states ``[B, S, H*D]``
+and the final state per layer. A bridge maps that final state to the decoder's initial state.
+Two decoders differ only in *when* they attend:
+
+- :class:`LuongDecoder` (Luong et al. 2015) runs the RNN first and attends with its new
+  hidden state; optional input feeding passes the attentional vector to the next step. With no
+  attention it is the plain encoder-decoder of Sutskever et al. (2014).
+- :class:`BahdanauDecoder` (Bahdanau et al. 2015) attends with the previous hidden state and
+  feeds the context into the RNN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from seq2seq.models.attention import Attention
+from seq2seq.models.contract import EncoderOutput
+
+RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+def make_rnn(
+    kind: str, input_size: int, hidden_size: int, layers: int, dropout: float, **kw
+) -> nn.RNNBase:
+    """An ``nn.RNN/LSTM/GRU`` with batch-first tensors; dropout only between layers."""
+    return RNN_CLASSES[kind](
+        input_size,
+        hidden_size,
+        layers,
+        batch_first=True,
+        dropout=dropout if layers > 1 else 0.0,
+        **kw,
+    )
+
+
+class RnnEncoder(nn.Module):
+    """Embedded source -> contextual states, skipping padding with packed sequences."""
+
+    def __init__(
+        self,
+        kind: str,
+        embedding_size: int,
+        hidden_size: int,
+        layers: int,
+        bidirectional: bool,
+        dropout: float,
+    ) -> None:
+        super().__init__()
+        self.rnn = make_rnn(
+            kind, embedding_size, hidden_size, layers, dropout, bidirectional=bidirectional
+        )
+        self.layers = layers
+        self.num_directions = 2 if bidirectional else 1
+        self.output_size = hidden_size * self.num_directions
+
+    def forward(self, src_embedded: Tensor, src_lengths: Tensor) -> EncoderOutput:
+        """Encodes ``src_embedded`` ``[B, S, E]`` with lengths ``[B]``."""
+        packed = pack_padded_sequence(
+            src_embedded, src_lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        packed_out, final = self.rnn(packed)
+        states, _ = pad_packed_sequence(
+            packed_out, batch_first=True, total_length=src_embedded.size(1)
+        )  # [B, S, H*D], zeros on padding
+        hidden, cell = final if isinstance(final, tuple) else (final, None)
+        positions = torch.arange(src_embedded.size(1), device=src_lengths.device)
+        return EncoderOutput(
+            states=states,
+            mask=positions[None, :] < src_lengths[:, None],  # [B, S]
+            final_hidden=self._join_directions(hidden),
+            final_cell=None if cell is None else self._join_directions(cell),
+        )
+
+    def _join_directions(self, final: Tensor) -> Tensor:
+        """``[L*D, B, H] -> [L, B, D*H]``: forward and backward halves side by side."""
+        _, batch, hidden = final.shape
+        final = final.view(self.layers, self.num_directions, batch, hidden)
+        return torch.cat(final.unbind(1), dim=-1)
+
+
+# --- bridges: encoder summary -> initial decoder state ---------------------------------------
+
+
+class ZeroBridge(nn.Module):
+    """Starts the decoder from zeros (it must rely on attention alone)."""
+
+    def __init__(self, layers: int, hidden_size: int, has_cell: bool) -> None:
+        super().__init__()
+        self.layers, self.hidden_size, self.has_cell = layers, hidden_size, has_cell
+
+    def forward(self, enc: EncoderOutput) -> tuple[Tensor, Tensor | None]:
+        batch = enc.states.size(0)
+        zeros = enc.states.new_zeros(self.layers, batch, self.hidden_size)
+        return zeros, (torch.zeros_like(zeros) if self.has_cell else None)
+
+
+class CopyBridge(nn.Module):
+    """Hands the encoder's final state over unchanged (sizes must match; config checks it)."""
+
+    def __init__(self, has_cell: bool) -> None:
+        super().__init__()
+        self.has_cell = has_cell
+
+    def forward(self, enc: EncoderOutput) -> tuple[Tensor, Tensor | None]:
+        hidden = enc.final_hidden
+        if not self.has_cell:
+            return hidden, None
+        return hidden, (enc.final_cell if enc.final_cell is not None else torch.zeros_like(hidden))
+
+
+class LinearBridge(nn.Module):
+    """``tanh(W [h_1; ...; h_L_enc])`` reshaped to ``[L_dec, B, H_dec]``.
+
+    Reading all encoder layers at once handles any difference in layer count, width or
+    directions. An LSTM decoder's cell comes from the encoder's cell when there is one.
+    """
+
+    def __init__(
+        self, enc_layers: int, enc_width: int, layers: int, hidden_size: int, has_cell: bool
+    ) -> None:
+        super().__init__()
+        self.layers, self.hidden_size = layers, hidden_size
+        self.hidden_proj = nn.Linear(enc_layers * enc_width, layers * hidden_size)
+        self.cell_proj = (
+            nn.Linear(enc_layers * enc_width, layers * hidden_size) if has_cell else None
+        )
+
+    def forward(self, enc: EncoderOutput) -> tuple[Tensor, Tensor | None]:
+        hidden = self._project(self.hidden_proj, enc.final_hidden)
+        if self.cell_proj is None:
+            return hidden, None
+        source = enc.final_cell if enc.final_cell is not None else enc.final_hidden
+        return hidden, self._project(self.cell_proj, source)
+
+    def _project(self, proj: nn.Linear, final: Tensor) -> Tensor:
+        batch = final.size(1)
+        flat = final.transpose(0, 1).reshape(batch, -1)  # [B, L_enc * W_enc]
+        out = torch.tanh(proj(flat)).view(batch, self.layers, self.hidden_size)
+        return out.transpose(0, 1).contiguous()  # [L_dec, B, H_dec]
+
+
+Bridge = ZeroBridge | CopyBridge | LinearBridge
+
+
+# --- decoders ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RnnDecoderState:
+    """State carried between RNN decoder steps.
+
+    Attributes:
+        hidden: ``[layers, B, H]``.
+        cell: LSTM cell ``[layers, B, H]`` or None.
+        input_feed: Previous attentional vector ``[B, H]`` (input feeding) or None.
+        proj_keys: Attention keys projected once per sentence ``[B, S, *]`` or None.
+    """
+
+    hidden: Tensor
+    cell: Tensor | None
+    input_feed: Tensor | None
+    proj_keys: Tensor | None
+
+    def select(self, indices: Tensor) -> RnnDecoderState:
+        def pick(t: Tensor | None, dim: int) -> Tensor | None:
+            return None if t is None else t.index_select(dim, indices)
+
+        return RnnDecoderState(
+            hidden=pick(self.hidden, 1),
+            cell=pick(self.cell, 1),
+            input_feed=pick(self.input_feed, 0),
+            proj_keys=pick(self.proj_keys, 0),
+        )
+
+    def rnn_state(self) -> Tensor | tuple[Tensor, Tensor]:
+        return self.hidden if self.cell is None else (self.hidden, self.cell)
+
+
+class _RnnDecoderBase(nn.Module):
+    """What both decoders share: the bridge, the RNN and state bookkeeping."""
+
+    def __init__(
+        self, rnn: nn.RNNBase, bridge: Bridge, attention: Attention | None, dropout: float
+    ) -> None:
+        super().__init__()
+        self.rnn, self.bridge, self.attention = rnn, bridge, attention
+        self.dropout = nn.Dropout(dropout)
+        self.output_size = rnn.hidden_size
+
+    def _initial(self, enc: EncoderOutput, input_feed: bool) -> RnnDecoderState:
+        hidden, cell = self.bridge(enc)
+        feed = enc.states.new_zeros(enc.states.size(0), self.output_size) if input_feed else None
+        keys = None if self.attention is None else self.attention.project_keys(enc.states)
+        return RnnDecoderState(hidden=hidden, cell=cell, input_feed=feed, proj_keys=keys)
+
+    def _run_rnn(
+        self, inputs: Tensor, state: RnnDecoderState
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        outputs, final = self.rnn(inputs, state.rnn_state())
+        hidden, cell = final if isinstance(final, tuple) else (final, None)
+        return outputs, hidden, cell
+
+
+class LuongDecoder(_RnnDecoderBase):
+    """RNN first, then attention with the new hidden state (Luong et al. 2015, eqs. 5-6).
+
+    ``h~_t = tanh(W_c [c_t; h_t])`` is the attentional vector fed to the output layer and, with
+    input feeding, concatenated to the next step's input embedding.
+    """
+
+    def __init__(
+        self,
+        rnn: nn.RNNBase,
+        bridge: Bridge,
+        attention: Attention | None,
+        key_size: int,
+        dropout: float,
+        input_feeding: bool,
+    ) -> None:
+        super().__init__(rnn, bridge, attention, dropout)
+        self.input_feeding = input_feeding and attention is not None
+        self.combine = (
+            None if attention is None else nn.Linear(key_size + rnn.hidden_size, rnn.hidden_size)
+        )
+
+    def init_state(self, enc: EncoderOutput) -> RnnDecoderState:
+        return self._initial(enc, self.input_feeding)
+
+    def forward(
+        self, tgt_embedded: Tensor, state: RnnDecoderState, enc: EncoderOutput
+    ) -> tuple[Tensor, RnnDecoderState, Tensor | None]:
+        """Decodes ``tgt_embedded`` ``[B, T, E]`` from ``state``.
+
+        Returns:
+            Outputs ``[B, T, H]``, the state after the last step, attention ``[B, T, S]`` or None.
+        """
+        if not self.input_feeding:  # no step-to-step dependency: one RNN call for all T
+            return self._attend_all(tgt_embedded, state, enc)
+        outputs, weights = [], []
+        for t in range(tgt_embedded.size(1)):
+            step_in = torch.cat([tgt_embedded[:, t : t + 1], state.input_feed[:, None]], dim=-1)
+            out, state, attn = self._attend_all(step_in, state, enc)
+            state = RnnDecoderState(state.hidden, state.cell, out[:, 0], state.proj_keys)
+            outputs.append(out)
+            weights.append(attn)
+        return torch.cat(outputs, dim=1), state, torch.cat(weights, dim=1)
+
+    def _attend_all(
+        self, inputs: Tensor, state: RnnDecoderState, enc: EncoderOutput
+    ) -> tuple[Tensor, RnnDecoderState, Tensor | None]:
+        rnn_out, hidden, cell = self._run_rnn(inputs, state)  # [B, T, H]
+        new_state = RnnDecoderState(hidden, cell, state.input_feed, state.proj_keys)
+        if self.attention is None:
+            return self.dropout(rnn_out), new_state, None
+        context, weights = self.attention(rnn_out, state.proj_keys, enc.states, enc.mask)
+        attentional = torch.tanh(self.combine(torch.cat([context, rnn_out], dim=-1)))
+        return self.dropout(attentional), new_state, weights
+
+
+class BahdanauDecoder(_RnnDecoderBase):
+    """Attention first, with the previous top-layer state as query (Bahdanau et al. 2015).
+
+    Step t: ``c_t = attend(s_{t-1})``; ``s_t = RNN([E y_{t-1}; c_t], s_{t-1})``; the output is
+    ``tanh(W [s_t; c_t])``.
+    """
+
+    def __init__(
+        self, rnn: nn.RNNBase, bridge: Bridge, attention: Attention, key_size: int, dropout: float
+    ) -> None:
+        super().__init__(rnn, bridge, attention, dropout)
+        self.combine = nn.Linear(key_size + rnn.hidden_size, rnn.hidden_size)
+
+    def init_state(self, enc: EncoderOutput) -> RnnDecoderState:
+        return self._initial(enc, input_feed=False)
+
+    def forward(
+        self, tgt_embedded: Tensor, state: RnnDecoderState, enc: EncoderOutput
+    ) -> tuple[Tensor, RnnDecoderState, Tensor]:
+        """Same shapes as :meth:`LuongDecoder.forward`; always steps through time."""
+        outputs, weights = [], []
+        for t in range(tgt_embedded.size(1)):
+            query = state.hidden[-1][:, None]  # [B, 1, H]
+            context, attn = self.attention(query, state.proj_keys, enc.states, enc.mask)
+            step_in = torch.cat([tgt_embedded[:, t : t + 1], context], dim=-1)
+            rnn_out, hidden, cell = self._run_rnn(step_in, state)
+            state = RnnDecoderState(hidden, cell, None, state.proj_keys)
+            outputs.append(torch.tanh(self.combine(torch.cat([rnn_out, context], dim=-1))))
+            weights.append(attn)
+        return self.dropout(torch.cat(outputs, dim=1)), state, torch.cat(weights, dim=1)
+
+
+RnnDecoder = LuongDecoder | BahdanauDecoder

@@ -1,0 +1,1 @@
+"""Training: loss, optimizers, learning-rate schedules, checkpoints and the loop."""

@@ -1,0 +1,96 @@
+"""Model directories: atomic writes, code-free loading.
+
+A model directory is self-contained (DESIGN.md):
+
+- ``config.yaml``: the full resolved config.
+- ``model.safetensors``: the best weights by validation (what ``Translator.load`` reads).
+- ``last.safetensors`` + ``training_state.pt``: the latest weights and everything else needed
+  to resume exactly (optimizer, schedule, RNG states, data position, counters).
+- tokenizer and vocabulary files, ``metrics.jsonl``, ``VERSION``.
+
+Every file is written to a temporary name in the same directory and renamed into place, so an
+interrupted write never leaves a half-written checkpoint. Weights load through safetensors and
+the training state through ``torch.load(weights_only=True)``: loading executes no code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_model, save_model
+from torch import nn
+
+from seq2seq.errors import ModelDirError
+
+BEST_WEIGHTS = "model.safetensors"
+LAST_WEIGHTS = "last.safetensors"
+TRAINING_STATE = "training_state.pt"
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.jsonl"
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Calls ``write(tmp_path)`` then renames ``tmp_path`` to ``path`` (same filesystem)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_weights(model: nn.Module, path: Path) -> None:
+    """Writes weights as safetensors (tied weights stored once)."""
+    atomic_write(path, lambda tmp: save_model(model, str(tmp)))
+
+
+def load_weights(model: nn.Module, path: Path) -> None:
+    """Loads safetensors weights into ``model``; a missing or corrupt file is a user error."""
+    if not path.is_file():
+        raise ModelDirError(f"{path}: missing weights file; is this a trained model directory?")
+    try:
+        missing, unexpected = load_model(model, str(path), strict=False)
+    except (SafetensorError, OSError, RuntimeError, ValueError) as err:
+        raise ModelDirError(
+            f"{path}: corrupt or incompatible weights ({_first_line(err)})"
+        ) from None
+    if missing or unexpected:
+        raise ModelDirError(
+            f"{path}: weights do not match config.yaml (missing {sorted(missing)[:3]}, "
+            f"unexpected {sorted(unexpected)[:3]})"
+        )
+
+
+def save_training_state(state: dict[str, Any], path: Path) -> None:
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_training_state(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ModelDirError(f"{path}: missing; --resume needs a directory written by `train`")
+    try:
+        return torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as err:  # torch raises many types for a damaged pickle
+        raise ModelDirError(f"{path}: corrupt training state ({_first_line(err)})") from None
+
+
+def append_metrics(model_dir: Path, record: dict[str, Any]) -> None:
+    """Appends one JSON line; a line is small enough to be written in one call."""
+    with open(model_dir / METRICS_FILE, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
