@@ -161,7 +161,9 @@ class TrainConfig(_Section):
     valid_bleu: bool = True
     valid_max_sentences: int | None = Field(500, ge=1, description="sentences decoded for BLEU")
     log_every: int = Field(50, ge=1)
-    early_stopping_metric: Literal["loss", "bleu", "accuracy"] = "loss"
+    early_stopping_metric: Literal["loss", "acc", "bleu", "exact"] = Field(
+        "loss", description="validation score that picks the best checkpoint and drives patience"
+    )
     early_stopping_patience: int | None = Field(None, ge=1)
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: all)")
     progress: bool = True
@@ -172,8 +174,8 @@ class TrainConfig(_Section):
             raise ValueError("set train.batch_size or train.batch_tokens (or both)")
         if self.max_steps is None and self.max_epochs is None and self.max_minutes is None:
             raise ValueError("set at least one of train.max_steps, max_epochs, max_minutes")
-        if self.early_stopping_metric == "bleu" and not self.valid_bleu:
-            raise ValueError("early_stopping_metric 'bleu' needs valid_bleu: true")
+        if self.early_stopping_metric in ("bleu", "exact") and not self.valid_bleu:
+            raise ValueError(f"early_stopping_metric {self.early_stopping_metric!r} needs valid_bleu: true")
         return self
 
 

@@ -276,7 +276,10 @@ class _Loop:
 def validate(
     model: Seq2Seq, codec: TextCodec, config: Config, examples: list[Example], pairs: list[Any]
 ) -> dict[str, float]:
-    """Teacher-forced loss/perplexity/accuracy on all examples; greedy BLEU on a prefix."""
+    """Teacher-forced loss/perplexity/accuracy on all examples; greedy BLEU on a prefix.
+
+    ``exact`` is the fraction of greedy outputs identical to the reference (sequence accuracy).
+    """
     model.eval()
     vocab = codec.tgt_vocab
     stats = TokenStats()
@@ -297,7 +300,9 @@ def validate(
         hyps = [
             t.text for t in translator.translate([p.src for p in subset], beam_size=1, n_best=1)
         ]
-        scores["bleu"] = sacrebleu.corpus_bleu(hyps, [[p.tgt for p in subset]]).score
+        refs = [p.tgt for p in subset]
+        scores["bleu"] = sacrebleu.corpus_bleu(hyps, [refs]).score
+        scores["exact"] = sum(h == r for h, r in zip(hyps, refs, strict=True)) / max(len(refs), 1)
     return scores
 
 
