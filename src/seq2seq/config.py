@@ -175,7 +175,9 @@ class TrainConfig(_Section):
         if self.max_steps is None and self.max_epochs is None and self.max_minutes is None:
             raise ValueError("set at least one of train.max_steps, max_epochs, max_minutes")
         if self.early_stopping_metric in ("bleu", "exact") and not self.valid_bleu:
-            raise ValueError(f"early_stopping_metric {self.early_stopping_metric!r} needs valid_bleu: true")
+            raise ValueError(
+                f"early_stopping_metric {self.early_stopping_metric!r} needs valid_bleu: true"
+            )
         return self
 
 

@@ -47,21 +47,31 @@ class Seq2Seq(nn.Module):
     def init_state(self, enc: EncoderOutput) -> DecoderState:
         return self.decoder.init_state(enc)
 
-    def forward(
+    def features(
         self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor
     ) -> tuple[Tensor, Tensor | None]:
-        """Teacher-forced pass used in training.
+        """Teacher-forced decoder outputs before the output layer.
+
+        Training applies :attr:`generator` to the real (unpadded) positions only, which saves
+        the most expensive matmul on padding.
 
         Args:
             src: ``[B, S]`` source ids; ``src_lengths``: ``[B]``.
             tgt_in: ``[B, T]`` decoder input (BOS + target).
 
         Returns:
-            Logits ``[B, T, tgt_vocab]`` and attention ``[B, T, S]`` (or None).
+            Outputs ``[B, T, H]`` and attention ``[B, T, S]`` (or None).
         """
         enc = self.encode(src, src_lengths)
         state = self.init_state(enc)
         outputs, _, attn = self.decoder(self.embedding_dropout(self.tgt_embed(tgt_in)), state, enc)
+        return outputs, attn
+
+    def forward(
+        self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor
+    ) -> tuple[Tensor, Tensor | None]:
+        """Teacher-forced logits ``[B, T, tgt_vocab]`` and attention ``[B, T, S]`` (or None)."""
+        outputs, attn = self.features(src, src_lengths, tgt_in)
         return self.generator(outputs), attn
 
     def decode_step(

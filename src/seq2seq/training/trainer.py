@@ -22,7 +22,7 @@ from typing import Any
 
 import sacrebleu
 import torch
-from torch import nn
+from torch import Tensor, nn
 from tqdm import tqdm
 
 from seq2seq._version import __version__
@@ -108,7 +108,6 @@ class _Loop:
         self.config, self.cfg, self.model_dir = config, config.train, model_dir
         self.model, self.data, self.codec = model, data, data.codec
         self.optimizer, self.schedule, self.progress = optimizer, schedule, progress
-        self.pad_id = data.codec.tgt_vocab.pad_id
         lengths = [max(len(s), len(t)) + 1 for s, t in data.train]
         self.sampler = BucketBatchSampler(
             lengths,
@@ -174,8 +173,7 @@ class _Loop:
     def _train_step(self, batch: Batch) -> TokenStats:
         """Forward, loss averaged over real target tokens, backward, clip, update."""
         self.schedule.step(self.progress.step)
-        logits, _ = self.model(batch.src, batch.src_lengths, batch.tgt_in)
-        loss, stats = sequence_loss(logits, batch.tgt_out, self.pad_id, self.cfg.label_smoothing)
+        loss, stats = batch_loss(self.model, batch, self.cfg.label_smoothing)
         self.optimizer.zero_grad(set_to_none=True)
         (loss / max(stats.tokens, 1)).backward()
         if self.cfg.clip_grad_norm is not None:
@@ -291,8 +289,7 @@ def validate(
                 bos_id=vocab.bos_id,
                 eos_id=vocab.eos_id,
             )
-            logits, _ = model(batch.src, batch.src_lengths, batch.tgt_in)
-            stats.add(sequence_loss(logits, batch.tgt_out, vocab.pad_id)[1])
+            stats.add(batch_loss(model, batch)[1])
     scores = {"loss": stats.loss, "ppl": stats.perplexity, "acc": stats.accuracy}
     if config.train.valid_bleu:
         subset = pairs[: config.train.valid_max_sentences]
@@ -304,6 +301,16 @@ def validate(
         scores["bleu"] = sacrebleu.corpus_bleu(hyps, [refs]).score
         scores["exact"] = sum(h == r for h, r in zip(hyps, refs, strict=True)) / max(len(refs), 1)
     return scores
+
+
+def batch_loss(
+    model: Seq2Seq, batch: Batch, label_smoothing: float = 0.0
+) -> tuple[Tensor, TokenStats]:
+    """Loss of a batch, with the output layer applied to real target positions only."""
+    features, _ = model.features(batch.src, batch.src_lengths, batch.tgt_in)  # [B, T, H]
+    real = batch.tgt_out != batch.pad_id
+    logits = model.generator(features[real])  # [tokens, V]
+    return sequence_loss(logits, batch.tgt_out[real], batch.pad_id, label_smoothing)
 
 
 def _oriented(scores: dict[str, float], metric: str) -> float:
