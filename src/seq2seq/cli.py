@@ -16,7 +16,7 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-from seq2seq.errors import InputError, Seq2SeqError
+from seq2seq.errors import InputError, ModelDirError, Seq2SeqError
 
 EXIT_USAGE = 2
 
@@ -24,7 +24,13 @@ EXIT_USAGE = 2
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # parse_known_args lets `key=value` overrides follow options (`train CFG -o DIR k=v`).
+    args, extras = parser.parse_known_args(argv)
+    if extras and getattr(args, "command", None) == "train":
+        args.items += [e for e in extras if "=" in e and not e.startswith("-")]
+        extras = [e for e in extras if "=" not in e or e.startswith("-")]
+    if extras:
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
     _setup_logging(args.verbose)
     try:
         return args.handler(args) or 0
@@ -171,6 +177,8 @@ def _run_train(args: argparse.Namespace) -> int:
         raise InputError(f"train: expected one config, got {', '.join(config_items)}")
     if args.resume and not config_items:
         source: Path = model_dir / CONFIG_FILE
+        if not source.is_file():
+            raise ModelDirError(f"{model_dir}: nothing to resume ({CONFIG_FILE} missing)")
     elif config_items:
         source = resolve_config(config_items[0])
     else:

@@ -7,6 +7,7 @@ the value and what is allowed. Code below the builders receives plain arguments,
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Literal
 
@@ -223,7 +224,7 @@ def load_config(source: str | Path | dict[str, Any], overrides: list[str] | None
         ConfigError: Listing every problem, one per line, each naming the key.
     """
     origin = str(source) if not isinstance(source, dict) else "config"
-    raw = _read_yaml(Path(source)) if not isinstance(source, dict) else dict(source)
+    raw = _read_yaml(Path(source)) if not isinstance(source, dict) else copy.deepcopy(source)
     for assignment in overrides or []:
         _apply_override(raw, assignment)
     try:
@@ -287,9 +288,21 @@ def _describe(origin: str, error: Any) -> str:
     key = ".".join(loc) or "(top level)"
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
-        return f"{origin}: {key}: unknown key (check the spelling; see configs/ for examples)"
+        allowed = ", ".join(_section_keys(loc[:-1]))
+        return f"{origin}: {key}: unknown key; allowed here: {allowed}"
     if error["type"] == "missing":
         return f"{origin}: {key}: required key is missing"
     value = error.get("input")
     shown = "" if isinstance(value, dict) else f" {value!r}:"
     return f"{origin}: {key}:{shown} {message}"
+
+
+def _section_keys(path: list[str]) -> list[str]:
+    """The keys the config section at ``path`` (e.g. ``["model", "encoder"]``) accepts."""
+    section: type[BaseModel] = Config
+    for part in path:
+        annotation = section.model_fields[part].annotation if part in section.model_fields else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            break
+        section = annotation
+    return list(section.model_fields)

@@ -186,7 +186,7 @@ class Translator:
                 **kwargs,
             )
         return [
-            [self._candidate(h) for h in hyps] if ids else [self._empty()]
+            [self._candidate(h) for h in hyps] if ids else [self._empty()] * search.n_best
             for ids, hyps in zip(batch_ids, nbest, strict=True)
         ]
 

@@ -27,15 +27,14 @@ class EncoderOutput:
         states: Encoder states ``[batch, src_len, enc_hidden]``, zero on padding.
         mask: ``[batch, src_len]`` bool, True on real tokens, False on padding.
         final_hidden: Summary of the source ``[num_layers, batch, enc_hidden]`` that an RNN
-            decoder's bridge turns into its initial state (bidirectional directions are
-            concatenated on the last axis; a Transformer encoder provides a pooled summary).
-        final_cell: LSTM cell states shaped like ``final_hidden``, or None for other families.
+            decoder's bridge turns into its initial state: for an RNN encoder, the last real
+            hidden state of each layer (bidirectional directions concatenated on the last
+            axis); a Transformer encoder provides a pooled summary.
     """
 
     states: Tensor
     mask: Tensor
     final_hidden: Tensor
-    final_cell: Tensor | None = None
 
     def select(self, indices: Tensor) -> EncoderOutput:
         """Picks batch rows ``indices`` ``[new_batch]`` (used to expand a batch for beams)."""
@@ -43,9 +42,6 @@ class EncoderOutput:
             states=self.states.index_select(0, indices),
             mask=self.mask.index_select(0, indices),
             final_hidden=self.final_hidden.index_select(1, indices),
-            final_cell=None
-            if self.final_cell is None
-            else self.final_cell.index_select(1, indices),
         )
 
 

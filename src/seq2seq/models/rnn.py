@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seq2seq.models.attention import Attention
 from seq2seq.models.contract import EncoderOutput
@@ -40,7 +39,15 @@ def make_rnn(
 
 
 class RnnEncoder(nn.Module):
-    """Embedded source -> contextual states, skipping padding with packed sequences."""
+    """Embedded source -> contextual states, one (bi)directional RNN layer at a time.
+
+    Why not ``pack_padded_sequence``: on CPU a packed LSTM falls back from oneDNN to a slow
+    reference kernel whose backward pass re-zeroes a ``[tokens, 4H]`` buffer at every time step
+    (measured: 60% of a training step). Instead each direction runs over the right-padded batch
+    with the fast kernel. The forward direction's outputs at real positions do not depend on the
+    padding after them; the backward direction reads each sentence reversed *within its own
+    length*, so it too starts at the last real token. Padding positions are zeroed afterwards.
+    """
 
     def __init__(
         self,
@@ -52,36 +59,49 @@ class RnnEncoder(nn.Module):
         dropout: float,
     ) -> None:
         super().__init__()
-        self.rnn = make_rnn(
-            kind, embedding_size, hidden_size, layers, dropout, bidirectional=bidirectional
+        self.output_size = hidden_size * (2 if bidirectional else 1)
+        widths = [embedding_size] + [self.output_size] * (layers - 1)
+        self.forward_layers = nn.ModuleList(make_rnn(kind, w, hidden_size, 1, 0.0) for w in widths)
+        self.backward_layers = (
+            nn.ModuleList(make_rnn(kind, w, hidden_size, 1, 0.0) for w in widths)
+            if bidirectional
+            else None
         )
-        self.layers = layers
-        self.num_directions = 2 if bidirectional else 1
-        self.output_size = hidden_size * self.num_directions
+        self.dropout = nn.Dropout(dropout)
 
     def forward(self, src_embedded: Tensor, src_lengths: Tensor) -> EncoderOutput:
-        """Encodes ``src_embedded`` ``[B, S, E]`` with lengths ``[B]``."""
-        packed = pack_padded_sequence(
-            src_embedded, src_lengths.cpu(), batch_first=True, enforce_sorted=False
-        )
-        packed_out, final = self.rnn(packed)
-        states, _ = pad_packed_sequence(
-            packed_out, batch_first=True, total_length=src_embedded.size(1)
-        )  # [B, S, H*D], zeros on padding
-        hidden, cell = final if isinstance(final, tuple) else (final, None)
-        positions = torch.arange(src_embedded.size(1), device=src_lengths.device)
-        return EncoderOutput(
-            states=states,
-            mask=positions[None, :] < src_lengths[:, None],  # [B, S]
-            final_hidden=self._join_directions(hidden),
-            final_cell=None if cell is None else self._join_directions(cell),
-        )
+        """Encodes ``src_embedded`` ``[B, S, E]`` with true lengths ``src_lengths`` ``[B]``."""
+        positions = torch.arange(src_embedded.size(1), device=src_embedded.device)
+        mask = positions[None, :] < src_lengths[:, None]  # [B, S]
+        last = (src_lengths - 1).clamp(min=0)  # [B] position of the last real token
+        reverse = reverse_within_length(src_lengths, src_embedded.size(1))  # [B, S]
+        x, finals = src_embedded, []
+        for i, forward_rnn in enumerate(self.forward_layers):
+            x = self.dropout(x) if i > 0 else x
+            fwd, _ = forward_rnn(x)  # [B, S, H]
+            outputs, final = [fwd], [fwd[torch.arange(fwd.size(0)), last]]
+            if self.backward_layers is not None:
+                bwd = gather_time(self.backward_layers[i](gather_time(x, reverse))[0], reverse)
+                outputs.append(bwd)
+                final.append(bwd[:, 0])  # the backward pass ends at the first token
+            x = torch.cat(outputs, dim=-1) * mask[:, :, None]  # [B, S, H*D], zero on padding
+            finals.append(torch.cat(final, dim=-1))
+        return EncoderOutput(states=x, mask=mask, final_hidden=torch.stack(finals))
 
-    def _join_directions(self, final: Tensor) -> Tensor:
-        """``[L*D, B, H] -> [L, B, D*H]``: forward and backward halves side by side."""
-        _, batch, hidden = final.shape
-        final = final.view(self.layers, self.num_directions, batch, hidden)
-        return torch.cat(final.unbind(1), dim=-1)
+
+def reverse_within_length(lengths: Tensor, max_len: int) -> Tensor:
+    """Index ``[B, S]`` that reverses each row's first ``length`` positions, padding in place.
+
+    Example: lengths ``[3]``, max_len 5 -> ``[[2, 1, 0, 3, 4]]``. It is its own inverse.
+    """
+    positions = torch.arange(max_len, device=lengths.device)[None, :]  # [1, S]
+    flipped = lengths[:, None] - 1 - positions
+    return torch.where(positions < lengths[:, None], flipped, positions)
+
+
+def gather_time(x: Tensor, index: Tensor) -> Tensor:
+    """``x[b, index[b, t]]`` for ``x`` ``[B, S, H]`` and ``index`` ``[B, S]``."""
+    return x.gather(1, index[:, :, None].expand(-1, -1, x.size(2)))
 
 
 # --- bridges: encoder summary -> initial decoder state ---------------------------------------
@@ -101,7 +121,8 @@ class ZeroBridge(nn.Module):
 
 
 class CopyBridge(nn.Module):
-    """Hands the encoder's final state over unchanged (sizes must match; config checks it)."""
+    """Hands the encoder's final hidden state over unchanged (sizes must match; config checks
+    it); an LSTM decoder's cell starts at zero."""
 
     def __init__(self, has_cell: bool) -> None:
         super().__init__()
@@ -109,16 +130,14 @@ class CopyBridge(nn.Module):
 
     def forward(self, enc: EncoderOutput) -> tuple[Tensor, Tensor | None]:
         hidden = enc.final_hidden
-        if not self.has_cell:
-            return hidden, None
-        return hidden, (enc.final_cell if enc.final_cell is not None else torch.zeros_like(hidden))
+        return hidden, (torch.zeros_like(hidden) if self.has_cell else None)
 
 
 class LinearBridge(nn.Module):
     """``tanh(W [h_1; ...; h_L_enc])`` reshaped to ``[L_dec, B, H_dec]``.
 
     Reading all encoder layers at once handles any difference in layer count, width or
-    directions. An LSTM decoder's cell comes from the encoder's cell when there is one.
+    directions. An LSTM decoder's initial cell is a second projection of the same summary.
     """
 
     def __init__(
@@ -135,8 +154,7 @@ class LinearBridge(nn.Module):
         hidden = self._project(self.hidden_proj, enc.final_hidden)
         if self.cell_proj is None:
             return hidden, None
-        source = enc.final_cell if enc.final_cell is not None else enc.final_hidden
-        return hidden, self._project(self.cell_proj, source)
+        return hidden, self._project(self.cell_proj, enc.final_hidden)
 
     def _project(self, proj: nn.Linear, final: Tensor) -> Tensor:
         batch = final.size(1)

@@ -38,17 +38,18 @@ class TokenStats:
 
 
 def sequence_loss(
-    logits: Tensor, tgt_out: Tensor, pad_id: int, label_smoothing: float = 0.0
+    logits: Tensor, gold: Tensor, label_smoothing: float = 0.0
 ) -> tuple[Tensor, TokenStats]:
-    """Summed cross-entropy over real target tokens, with optional label smoothing.
+    """Summed cross-entropy over target tokens, with optional label smoothing.
 
-    The log-softmax is computed once and shared by the loss, the plain negative log-likelihood
-    (for perplexity) and the accuracy: over an 8k vocabulary it is the costliest part here.
+    The caller passes real (unpadded) positions only: selecting them *before* the output layer
+    saves the largest matmul on padding, and leaves nothing to mask here. The log-softmax is
+    computed once and shared by the loss, the plain negative log-likelihood (for perplexity)
+    and the accuracy: over an 8k vocabulary it is the costliest part of the loss.
 
     Args:
-        logits: ``[batch, tgt_len, vocab]`` (or ``[tokens, vocab]``).
-        tgt_out: ``[batch, tgt_len]`` (or ``[tokens]``) gold ids, ``pad_id`` on padding.
-        pad_id: Ignored positions.
+        logits: ``[tokens, vocab]``.
+        gold: ``[tokens]`` gold ids.
         label_smoothing: Szegedy et al. (2016): a share ``eps`` of the target mass spread
             uniformly over the vocabulary, ``(1 - eps) * nll + eps * mean_v(-log p_v)``
             (the same definition as ``torch.nn.functional.cross_entropy``).
@@ -56,10 +57,7 @@ def sequence_loss(
     Returns:
         The loss to back-propagate (a sum; the caller normalises by tokens) and its stats.
     """
-    gold = tgt_out.reshape(-1)
-    real = gold != pad_id
-    log_probs = torch.log_softmax(logits.reshape(-1, logits.size(-1))[real].float(), dim=-1)
-    gold = gold[real]
+    log_probs = torch.log_softmax(logits.float(), dim=-1)  # [tokens, V]
     nll = -log_probs.gather(1, gold[:, None]).squeeze(1)  # [tokens]
     if label_smoothing > 0.0:
         smooth = -log_probs.mean(dim=-1)

@@ -310,7 +310,7 @@ def batch_loss(
     features, _ = model.features(batch.src, batch.src_lengths, batch.tgt_in)  # [B, T, H]
     real = batch.tgt_out != batch.pad_id
     logits = model.generator(features[real])  # [tokens, V]
-    return sequence_loss(logits, batch.tgt_out[real], batch.pad_id, label_smoothing)
+    return sequence_loss(logits, batch.tgt_out[real], label_smoothing)
 
 
 def _oriented(scores: dict[str, float], metric: str) -> float:

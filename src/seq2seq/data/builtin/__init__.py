@@ -27,6 +27,8 @@ class CorpusInfo:
     pairs: str  # sizes per split, for `data list`
 
 
+TOY_DESCRIPTIONS = {"reverse": "reversed", "copy": "copied", "sort": "sorted"}
+
 BIBLE_DIR = Path(__file__).parent / "bible_en_es"
 
 CORPORA: dict[str, CorpusInfo] = {
@@ -42,7 +44,7 @@ CORPORA: dict[str, CorpusInfo] = {
         f"toy-{task}": CorpusInfo(
             f"toy-{task}",
             "toy",
-            f"generated: the target is the source sequence {task}{'d' if task != 'copy' else ''}"
+            f"generated: the target is the source sequence {TOY_DESCRIPTIONS[task]}"
             " (sizes in data.toy)",
             "generated",
             "data.toy.num_train / num_valid / num_test",
