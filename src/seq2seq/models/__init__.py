@@ -5,6 +5,7 @@ One plain dict per component family; grep a config value and you land here.
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from seq2seq.config import ModelConfig
@@ -28,11 +29,11 @@ __all__ = ["Seq2Seq", "build_model"]
 def build_model(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int, pad_id: int) -> Seq2Seq:
     """Wires embeddings, encoder, bridge, attention, decoder and output layer."""
     enc_cfg, dec_cfg = cfg.encoder, cfg.decoder
-    src_embed = nn.Embedding(src_vocab_size, enc_cfg.embedding_size, padding_idx=pad_id)
+    src_embed = make_embedding(src_vocab_size, enc_cfg.embedding_size, pad_id)
     tgt_embed = (
         src_embed
         if cfg.share_embeddings
-        else nn.Embedding(tgt_vocab_size, dec_cfg.embedding_size, padding_idx=pad_id)
+        else make_embedding(tgt_vocab_size, dec_cfg.embedding_size, pad_id)
     )
     encoder = RnnEncoder(
         enc_cfg.type,
@@ -49,6 +50,20 @@ def build_model(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int, pad_
     return Seq2Seq(
         src_embed, tgt_embed, encoder, decoder, generator, embedding_dropout=dec_cfg.dropout
     )
+
+
+def make_embedding(vocab_size: int, dim: int, pad_id: int) -> nn.Embedding:
+    """An embedding initialised ``N(0, 1/dim)`` with a zero padding row.
+
+    PyTorch's default ``N(0, 1)`` makes tied output logits ``h . e`` grow with ``sqrt(dim)``:
+    the first updates then fight a near one-hot output distribution (initial perplexity far
+    above the vocabulary size). Scaled by ``1/sqrt(dim)`` the logits start near uniform.
+    """
+    embedding = nn.Embedding(vocab_size, dim, padding_idx=pad_id)
+    nn.init.normal_(embedding.weight, mean=0.0, std=dim**-0.5)
+    with torch.no_grad():
+        embedding.weight[pad_id].zero_()
+    return embedding
 
 
 def _build_bridge(
