@@ -19,7 +19,7 @@ import torch
 from pydantic import ValidationError
 from torch import Tensor
 
-from seq2seq.config import Config, SearchConfig, validation_messages
+from seq2seq.config import SearchConfig, validation_messages
 from seq2seq.data.batching import pad_sequences
 from seq2seq.data.pipeline import TextCodec
 from seq2seq.decoding.beam import beam_search
@@ -52,11 +52,6 @@ class Candidate:
     tokens: list[str]
     token_log_probs: list[float]
     attention: Tensor | None
-
-    @property
-    def mean_log_prob(self) -> float:
-        """A length-independent confidence: mean token log-probability."""
-        return self.log_prob / max(len(self.token_log_probs), 1)
 
 
 @dataclass(frozen=True)
@@ -96,10 +91,6 @@ class Translator:
         from seq2seq.model_dir import load_model_dir  # local: model_dir imports this module
 
         config, model, codec = load_model_dir(Path(model_dir))
-        return cls(model, codec, config.search)
-
-    @classmethod
-    def from_config(cls, config: Config, model: Seq2Seq, codec: TextCodec) -> Translator:
         return cls(model, codec, config.search)
 
     def translate(self, sources: Sequence[str], **search_overrides: object) -> list[Translation]:
