@@ -239,7 +239,7 @@ def test_translator_save_load_round_trip_matches_the_in_memory_model(
     with torch.no_grad():  # weights that exist only in memory until saved below
         for param in model.parameters():
             param.add_(torch.randn_like(param) * 0.01)
-    in_memory = Translator.from_config(config, model, codec)
+    in_memory = Translator(model, codec, config.search)
     model_dir = tmp_path / "copy"
     model_dir.mkdir()
     save_config(config, model_dir / "config.yaml")
