@@ -21,7 +21,7 @@ import torch
 from seq2seq import Translator, load_config, train
 from seq2seq.configs import resolve_config
 from seq2seq.data.pipeline import read_split, split_paths
-from seq2seq.evaluation import corpus_scores
+from seq2seq.evaluation import translate_and_score
 
 CONFIGS = ["bible-en-es/lstm-plain", "bible-en-es/lstm-attention", "bible-en-es/gru-bahdanau"]
 
@@ -39,8 +39,8 @@ def run_one(name: str, minutes: float, out: Path, threads: int) -> dict[str, obj
     row: dict[str, object] = {"config": name, "steps": result.steps, "train_s": round(train_s)}
     for label, beam in (("greedy", 1), (f"beam{config.search.beam_size}", config.search.beam_size)):
         start = time.monotonic()
-        hyps = [t.text for t in translator.translate([p.src for p in test], beam_size=beam)]
-        bleu, chrf = corpus_scores(hyps, refs)
+        sources = [p.src for p in test]
+        bleu, chrf = translate_and_score(translator, sources, refs, beam_size=beam)[0]
         row[f"{label}_bleu"], row[f"{label}_chrf"] = round(bleu.score, 2), round(chrf.score, 2)
         row[f"{label}_s"] = round(time.monotonic() - start, 1)
         row["signature"] = bleu.signature

@@ -16,7 +16,7 @@ from seq2seq.config import load_config
 from seq2seq.configs import resolve_config
 from seq2seq.data.pipeline import read_split, split_paths
 from seq2seq.decoding.translator import Translator
-from seq2seq.evaluation import corpus_scores
+from seq2seq.evaluation import translate_and_score
 from seq2seq.training.trainer import train
 
 SAMPLES = 5
@@ -33,20 +33,16 @@ def run_demo(config_name: str, minutes: float, out_dir: Path | None, out: TextIO
     out.write(f"Trained {result.steps} steps ({result.stop_reason}).\n\n")
     translator = Translator.load(out_dir)
     test_pairs = read_split(split_paths(config.data)["test"])
-    step = max(len(test_pairs) // SAMPLES, 1)
-    samples = test_pairs[::step][:SAMPLES]
-    for pair, translation in zip(
-        samples, translator.translate([p.src for p in samples]), strict=True
-    ):
-        out.write(
-            f"source:     {pair.src}\nreference:  {pair.tgt}\ntranslated: {translation.text}\n\n"
-        )
-    out.write(
-        f"Scoring the test split ({len(test_pairs)} sentences, beam {config.search.beam_size})...\n"
-    )
+    beam = config.search.beam_size
+    out.write(f"Translating the test split ({len(test_pairs)} sentences, beam {beam})...\n\n")
     out.flush()
-    hypotheses = [t.text for t in translator.translate([p.src for p in test_pairs])]
-    for score in corpus_scores(hypotheses, [p.tgt for p in test_pairs]):
+    scores, hypotheses = translate_and_score(
+        translator, [p.src for p in test_pairs], [p.tgt for p in test_pairs]
+    )
+    step = max(len(test_pairs) // SAMPLES, 1)
+    for pair, hypothesis in list(zip(test_pairs, hypotheses, strict=True))[::step][:SAMPLES]:
+        out.write(f"source:     {pair.src}\nreference:  {pair.tgt}\ntranslated: {hypothesis}\n\n")
+    for score in scores:
         out.write(f"{score}\n")
     out.write(f"\nTry it: seq2seq translate {out_dir} <<< 'In the beginning was the Word.'\n")
     return out_dir

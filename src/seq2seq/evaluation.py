@@ -55,5 +55,16 @@ def evaluate_files(
             f"{src_path} has {len(sources)} lines but {ref_path} has {len(references)}: "
             "source and reference files must have the same number of lines"
         )
+    return translate_and_score(translator, sources, references, **search)
+
+
+def translate_and_score(
+    translator: Translator, sources: Sequence[str], references: Sequence[str], **search: object
+) -> tuple[list[Score], list[str]]:
+    """Translates ``sources`` and scores the output against ``references`` (aligned).
+
+    Returns:
+        The scores and the hypotheses, in input order.
+    """
     hypotheses = [t.text for t in translator.translate(sources, **search)]
     return corpus_scores(hypotheses, references), hypotheses

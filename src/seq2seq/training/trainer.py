@@ -213,8 +213,11 @@ class _Loop:
             "elapsed_s": time.monotonic() - start,
         }
         ckpt.append_metrics(self.model_dir, record)
-        postfix = {"loss": f"{window.loss:.3f}", "ppl": f"{window.perplexity:.1f}"}
-        postfix["tok_s"] = f"{rate:,.0f}"
+        postfix = {
+            "loss": f"{window.loss:.3f}",
+            "ppl": f"{window.perplexity:.1f}",
+            "tok_s": f"{rate:,.0f}",
+        }
         if self.cfg.max_steps is None and self.cfg.max_minutes is not None:
             # tqdm's own ETA needs a step total; under a time budget the ETA is the time left.
             left = max(self.cfg.max_minutes * 60 - record["elapsed_s"], 0.0)
