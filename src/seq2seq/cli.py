@@ -16,6 +16,7 @@ from typing import TextIO
 
 from tqdm import tqdm
 
+from seq2seq.cli_plot import add_plot_parser
 from seq2seq.errors import InputError, ModelDirError, Seq2SeqError
 
 EXIT_USAGE = 2
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_translate(sub)
     _add_evaluate(sub)
     _add_summary(sub)
+    add_plot_parser(sub)
     return parser
 
 

@@ -16,8 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from seq2seq.errors import ConfigError
 
-RnnType = Literal["rnn", "lstm", "gru"]
-AttentionType = Literal["none", "bahdanau", "luong_dot", "luong_general", "luong_concat"]
+LayerType = Literal["rnn", "lstm", "gru", "transformer"]
+AttentionType = Literal[
+    "none", "bahdanau", "luong_dot", "luong_general", "luong_concat", "multihead"
+]
+Precision = Literal["auto", "fp32", "bf16"]
 
 
 class _Section(BaseModel):
@@ -83,21 +86,61 @@ class DataConfig(_Section):
         return self
 
 
-class EncoderConfig(_Section):
-    type: RnnType = "lstm"
-    layers: int = Field(1, ge=1, le=16)
-    hidden_size: int = Field(256, ge=1)
-    embedding_size: int = Field(256, ge=1)
-    bidirectional: bool = False
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+class _StackConfig(_Section):
+    """What an encoder and a decoder both have; the Transformer keys apply to that type only."""
 
-
-class DecoderConfig(_Section):
-    type: RnnType = "lstm"
+    type: LayerType = "lstm"
     layers: int = Field(1, ge=1, le=16)
-    hidden_size: int = Field(256, ge=1)
+    hidden_size: int = Field(256, ge=1, description="RNN state size, or d_model")
     embedding_size: int = Field(256, ge=1)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    heads: int = Field(4, ge=1, description="attention heads (Transformer, multihead)")
+    ff_size: int = Field(1024, ge=1, description="Transformer feed-forward width")
+    positions: Literal["sinusoidal", "learned"] = "sinusoidal"
+    max_positions: int = Field(1024, ge=1, description="longest sequence learned positions cover")
+    norm: Literal["pre", "post"] = Field("pre", description="layer norm before/after sublayers")
+    activation: Literal["relu", "gelu"] = "relu"
+    attention_dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    scale_embeddings: bool = Field(True, description="Transformer: embeddings x sqrt(d_model)")
+
+    @model_validator(mode="after")
+    def _transformer_shape(self) -> _StackConfig:
+        if self.type != "transformer":
+            return self
+        if self.hidden_size % self.heads:
+            raise ValueError(
+                f"a Transformer needs hidden_size ({self.hidden_size}) divisible by heads "
+                f"({self.heads})"
+            )
+        if self.embedding_size != self.hidden_size:
+            raise ValueError(
+                f"a Transformer needs embedding_size ({self.embedding_size}) == hidden_size "
+                f"({self.hidden_size}), its d_model"
+            )
+        return self
+
+
+class EncoderConfig(_StackConfig):
+    bidirectional: bool = Field(False, description="RNN encoders only")
+
+    @model_validator(mode="after")
+    def _rnn_only(self) -> EncoderConfig:
+        if self.bidirectional and self.type == "transformer":
+            raise ValueError("bidirectional applies to RNN encoders; a Transformer sees both ways")
+        return self
+
+    @property
+    def output_size(self) -> int:
+        """Width of the encoder states the decoder attends to."""
+        return self.hidden_size * (2 if self.bidirectional else 1)
+
+    @property
+    def summary_layers(self) -> int:
+        """Layers in ``EncoderOutput.final_hidden`` (a Transformer gives one pooled summary)."""
+        return 1 if self.type == "transformer" else self.layers
+
+
+class DecoderConfig(_StackConfig):
     input_feeding: bool = Field(True, description="feed the last attentional vector back in")
     tie_embeddings: bool = Field(False, description="output layer shares the target embedding")
 
@@ -105,18 +148,46 @@ class DecoderConfig(_Section):
 class ModelConfig(_Section):
     encoder: EncoderConfig = EncoderConfig()
     decoder: DecoderConfig = DecoderConfig()
-    attention: AttentionType = "luong_general"
-    bridge: Literal["linear", "zero", "copy"] = "linear"
+    attention: AttentionType = Field(
+        "luong_general", description="default: luong_general (RNN decoder), multihead (Transformer)"
+    )
+    bridge: Literal["linear", "zero", "copy"] = Field(
+        "linear", description="encoder summary -> RNN decoder state (a Transformer has none)"
+    )
     share_embeddings: bool = Field(False, description="source and target share one embedding")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _attention_default(cls, raw: Any) -> Any:
+        """A Transformer decoder attends with multi-head attention unless told otherwise."""
+        if isinstance(raw, dict) and "attention" not in raw:
+            decoder = raw.get("decoder")
+            decoder_type = decoder.get("type") if isinstance(decoder, dict) else None
+            if decoder_type == "transformer" or getattr(decoder, "type", None) == "transformer":
+                return {**raw, "attention": "multihead"}
+        return raw
 
     @model_validator(mode="after")
     def _compatible(self) -> ModelConfig:
         enc, dec = self.encoder, self.decoder
-        enc_width = enc.hidden_size * (2 if enc.bidirectional else 1)
+        enc_width, enc_layers = enc.output_size, enc.summary_layers
         problems = []
-        if self.bridge == "copy" and (enc.layers != dec.layers or enc_width != dec.hidden_size):
+        if dec.type == "transformer" and self.attention != "multihead":
             problems.append(
-                f"bridge 'copy' needs encoder layers x width ({enc.layers} x {enc_width}) to equal "
+                f"attention {self.attention!r}: a Transformer decoder attends with 'multihead'"
+            )
+        if self.attention == "multihead" and dec.hidden_size % dec.heads:
+            problems.append(
+                f"attention 'multihead' needs decoder.hidden_size ({dec.hidden_size}) divisible "
+                f"by decoder.heads ({dec.heads})"
+            )
+        if (
+            self.bridge == "copy"
+            and dec.type != "transformer"
+            and (enc_layers != dec.layers or enc_width != dec.hidden_size)
+        ):
+            problems.append(
+                f"bridge 'copy' needs encoder layers x width ({enc_layers} x {enc_width}) to equal "
                 f"decoder layers x hidden_size ({dec.layers} x {dec.hidden_size}); "
                 "use bridge 'linear' or 'zero'"
             )
@@ -167,6 +238,10 @@ class TrainConfig(_Section):
     )
     early_stopping_patience: int | None = Field(None, ge=1)
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: all)")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: cuda if present")
+    precision: Precision = Field(
+        "fp32", description="bf16 autocast (fp32 master weights); auto: bf16 where fast"
+    )
     progress: bool = True
 
     @model_validator(mode="after")
@@ -190,12 +265,22 @@ class SearchConfig(_Section):
     max_len_extra: int = Field(10, ge=0, description="added to the ratio bound")
     max_len: int = Field(256, ge=1, description="absolute cap on output tokens")
     batch_size: int = Field(32, ge=1, description="sentences decoded together")
+    precision: Precision = Field("fp32", description="bf16 autocast; auto: bf16 where fast")
 
     @model_validator(mode="after")
     def _n_best(self) -> SearchConfig:
         if self.n_best > self.beam_size:
             raise ValueError(f"n_best ({self.n_best}) must be <= beam_size ({self.beam_size})")
         return self
+
+
+class LogConfig(_Section):
+    """Extra training logs; ``metrics.jsonl`` in the model directory is always written."""
+
+    tensorboard: bool = Field(
+        False,
+        description="also write the metrics and an attention image to MODEL_DIR/tensorboard/",
+    )
 
 
 class Config(_Section):
@@ -205,6 +290,7 @@ class Config(_Section):
     model: ModelConfig = ModelConfig()
     train: TrainConfig
     search: SearchConfig = SearchConfig()
+    log: LogConfig = LogConfig()
 
     @model_validator(mode="after")
     def _shared_vocab(self) -> Config:

@@ -13,6 +13,9 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
 from seq2seq.models.seq2seq import Seq2Seq
+from seq2seq.models.transformer import DecoderLayer, EncoderLayer
+
+BLOCKS = (EncoderLayer, DecoderLayer)  # shown as one row each, like a Keras block layer
 
 DUMMY_BATCH, DUMMY_SRC_LEN, DUMMY_TGT_LEN = 2, 7, 5
 
@@ -26,12 +29,12 @@ class LayerRow:
 
 
 def layer_rows(model: Seq2Seq) -> list[LayerRow]:
-    """One row per module owning parameters (embeddings, RNNs, linear layers)."""
+    """One row per layer: modules owning parameters (embeddings, RNNs, linear layers) and
+    parameter-free leaves, with each Transformer block shown as one row (its total)."""
     shapes: dict[str, str] = {}
     hooks = []
-    for name, module in model.named_modules():
-        if name and (list(module.parameters(recurse=False)) or not list(module.children())):
-            hooks.append(module.register_forward_hook(_recorder(shapes, name)))
+    for name, module in _row_modules(model):
+        hooks.append(module.register_forward_hook(_recorder(shapes, name)))
     src = torch.full((DUMMY_BATCH, DUMMY_SRC_LEN), 4, dtype=torch.long)
     tgt = torch.full((DUMMY_BATCH, DUMMY_TGT_LEN), 4, dtype=torch.long)
     was_training = model.training
@@ -43,9 +46,10 @@ def layer_rows(model: Seq2Seq) -> list[LayerRow]:
         hook.remove()
     seen: set[int] = set()
     rows = []
-    for name, module in model.named_modules():
+    for name, module in _row_modules(model):
         if name in shapes:
-            own = list(module.parameters(recurse=False))
+            block = isinstance(module, BLOCKS)
+            own = list(module.parameters(recurse=block))
             count = sum(p.numel() for p in own if id(p) not in seen)
             seen.update(id(p) for p in own)
             rows.append(LayerRow(name, type(module).__name__, shapes[name], count))
@@ -80,6 +84,21 @@ def summary_text(model: Seq2Seq, title: str = "Seq2Seq") -> str:
         "-" * line_width,
     ]
     return "\n".join(lines)
+
+
+def _row_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The modules that get a row, in definition order; nothing inside a block."""
+    rows: list[tuple[str, nn.Module]] = []
+    inside: tuple[str, ...] = ()
+    for name, module in model.named_modules():
+        if not name or name.startswith(inside):
+            continue
+        if isinstance(module, BLOCKS):
+            rows.append((name, module))
+            inside = (*inside, name + ".")
+        elif list(module.parameters(recurse=False)) or not list(module.children()):
+            rows.append((name, module))
+    return rows
 
 
 def _recorder(shapes: dict[str, str], name: str):
@@ -125,6 +144,7 @@ def summary_for(target: str) -> str:
     m = config.model
     title = (
         f"Seq2Seq: {m.encoder.type}{' (bidirectional)' if m.encoder.bidirectional else ''} encoder"
-        f" -> {m.decoder.type} decoder, attention {m.attention}, bridge {m.bridge}"
+        f" -> {m.decoder.type} decoder, attention {m.attention}"
+        + ("" if m.decoder.type == "transformer" else f", bridge {m.bridge}")
     )
     return summary_text(model, title)

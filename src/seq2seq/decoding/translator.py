@@ -14,6 +14,7 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from pydantic import ValidationError
@@ -25,6 +26,7 @@ from seq2seq.data.pipeline import TextCodec
 from seq2seq.decoding.beam import beam_search
 from seq2seq.decoding.greedy import greedy_search
 from seq2seq.decoding.search import Hypothesis
+from seq2seq.device import autocast, resolve_device, resolve_precision
 from seq2seq.errors import InputError
 from seq2seq.models.seq2seq import Seq2Seq
 
@@ -86,12 +88,17 @@ class Translator:
         self.search = search
 
     @classmethod
-    def load(cls, model_dir: str | Path) -> Translator:
-        """Loads ``config.yaml``, tokenizers, vocabularies and the best weights of a model dir."""
+    def load(cls, model_dir: str | Path, device: str = "cpu") -> Translator:
+        """Loads ``config.yaml``, tokenizers, vocabularies and the best weights of a model dir.
+
+        Args:
+            model_dir: A directory written by ``train``.
+            device: ``cpu``, ``cuda`` or ``auto`` (CUDA when available).
+        """
         from seq2seq.model_dir import load_model_dir  # local: model_dir imports this module
 
         config, model, codec = load_model_dir(Path(model_dir))
-        return cls(model, codec, config.search)
+        return cls(model.to(resolve_device(device, key="device")), codec, config.search)
 
     def translate(self, sources: Sequence[str], **search_overrides: object) -> list[Translation]:
         """Translates ``sources``; keyword arguments override ``SearchConfig`` fields.
@@ -164,22 +171,28 @@ class Translator:
             device=device,
         )
         kwargs = {"bos_id": vocab.bos_id, "eos_id": vocab.eos_id, "max_lengths": max_lengths}
-        if search.beam_size == 1:
-            nbest = [[h] for h in greedy_search(self.model, src, lengths, **kwargs)]
-        else:
-            nbest = beam_search(
-                self.model,
-                src,
-                lengths,
-                beam_size=search.beam_size,
-                length_penalty=search.length_penalty,
-                n_best=search.n_best,
-                **kwargs,
-            )
+        precision = resolve_precision(search.precision, device, key="search.precision")
+        with autocast(device, precision):
+            nbest = self._run_search(src, lengths, search, kwargs)
         return [
             [self._candidate(h) for h in hyps] if ids else [self._empty()] * search.n_best
             for ids, hyps in zip(batch_ids, nbest, strict=True)
         ]
+
+    def _run_search(
+        self, src: Tensor, lengths: Tensor, search: SearchConfig, kwargs: dict[str, Any]
+    ) -> list[list[Hypothesis]]:
+        if search.beam_size == 1:
+            return [[h] for h in greedy_search(self.model, src, lengths, **kwargs)]
+        return beam_search(
+            self.model,
+            src,
+            lengths,
+            beam_size=search.beam_size,
+            length_penalty=search.length_penalty,
+            n_best=search.n_best,
+            **kwargs,
+        )
 
     def _candidate(self, hyp: Hypothesis) -> Candidate:
         text, tokens = self.codec.decode_tgt(hyp.tokens)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from seq2seq.config import ModelConfig
+from seq2seq.config import DecoderConfig, EncoderConfig, ModelConfig
 from seq2seq.models.attention import build_attention
 from seq2seq.models.rnn import (
     BahdanauDecoder,
@@ -21,7 +21,8 @@ from seq2seq.models.rnn import (
     ZeroBridge,
     make_rnn,
 )
-from seq2seq.models.seq2seq import Seq2Seq
+from seq2seq.models.seq2seq import Encoder, Seq2Seq
+from seq2seq.models.transformer import TransformerDecoder, TransformerEncoder, TransformerShape
 
 __all__ = ["Seq2Seq", "build_model"]
 
@@ -35,20 +36,25 @@ def build_model(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int, pad_
         if cfg.share_embeddings
         else make_embedding(tgt_vocab_size, dec_cfg.embedding_size, pad_id)
     )
-    encoder = RnnEncoder(
-        enc_cfg.type,
-        enc_cfg.embedding_size,
-        enc_cfg.hidden_size,
-        enc_cfg.layers,
-        enc_cfg.bidirectional,
-        enc_cfg.dropout,
+    encoder = _build_encoder(enc_cfg)
+    decoder = (
+        _build_transformer_decoder(dec_cfg, encoder.output_size)
+        if dec_cfg.type == "transformer"
+        else _build_rnn_decoder(cfg, encoder.output_size, enc_cfg.summary_layers)
     )
-    decoder = _build_decoder(cfg, encoder.output_size, enc_cfg.layers)
     generator = nn.Linear(decoder.output_size, tgt_vocab_size)
     if dec_cfg.tie_embeddings:
         generator.weight = tgt_embed.weight
+    # Dropout on an RNN's input embeddings; a Transformer drops out after adding positions.
+    rnn_dropout = dec_cfg.dropout if dec_cfg.type != "transformer" else enc_cfg.dropout
     return Seq2Seq(
-        src_embed, tgt_embed, encoder, decoder, generator, embedding_dropout=dec_cfg.dropout
+        src_embed,
+        tgt_embed,
+        encoder,
+        decoder,
+        generator,
+        src_dropout=0.0 if enc_cfg.type == "transformer" else rnn_dropout,
+        tgt_dropout=0.0 if dec_cfg.type == "transformer" else dec_cfg.dropout,
     )
 
 
@@ -77,11 +83,48 @@ def _build_bridge(
     return bridges[kind]()
 
 
-def _build_decoder(cfg: ModelConfig, enc_width: int, enc_layers: int) -> RnnDecoder:
+def _transformer_shape(cfg: EncoderConfig | DecoderConfig) -> TransformerShape:
+    return TransformerShape(
+        d_model=cfg.hidden_size,
+        heads=cfg.heads,
+        ff_size=cfg.ff_size,
+        dropout=cfg.dropout,
+        attention_dropout=cfg.attention_dropout,
+        activation=cfg.activation,
+        pre_norm=cfg.norm == "pre",
+    )
+
+
+def _build_encoder(cfg: EncoderConfig) -> Encoder:
+    if cfg.type == "transformer":
+        return TransformerEncoder(
+            _transformer_shape(cfg),
+            cfg.layers,
+            cfg.positions,
+            cfg.max_positions,
+            cfg.scale_embeddings,
+        )
+    return RnnEncoder(
+        cfg.type, cfg.embedding_size, cfg.hidden_size, cfg.layers, cfg.bidirectional, cfg.dropout
+    )
+
+
+def _build_transformer_decoder(cfg: DecoderConfig, enc_width: int) -> TransformerDecoder:
+    return TransformerDecoder(
+        _transformer_shape(cfg),
+        cfg.layers,
+        enc_width,
+        cfg.positions,
+        cfg.max_positions,
+        cfg.scale_embeddings,
+    )
+
+
+def _build_rnn_decoder(cfg: ModelConfig, enc_width: int, enc_layers: int) -> RnnDecoder:
     dec = cfg.decoder
     has_cell = dec.type == "lstm"
     bridge = _build_bridge(cfg.bridge, enc_layers, enc_width, dec.layers, dec.hidden_size, has_cell)
-    attention = build_attention(cfg.attention, dec.hidden_size, enc_width)
+    attention = build_attention(cfg.attention, dec.hidden_size, enc_width, dec.heads)
     if cfg.attention == "bahdanau":
         rnn = make_rnn(
             dec.type, dec.embedding_size + enc_width, dec.hidden_size, dec.layers, dec.dropout

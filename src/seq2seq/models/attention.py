@@ -5,12 +5,14 @@ each encoder state against the decoder's query, a softmax over the real (unpadde
 turns scores into weights, and the weighted sum of encoder states is the context vector.
 
 Keys are projected once per sentence (``project_keys``) and carried in the decoder state, so a
-decoding step costs only the query side.
+decoding step costs only the query side. Multi-head scaled dot-product attention (Vaswani et al.
+2017) lives here too: the Transformer uses it, and so can an RNN decoder.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -99,10 +101,134 @@ class Attention(nn.Module):
         return context, weights
 
 
-def build_attention(kind: str, query_size: int, key_size: int) -> Attention | None:
+def split_heads(x: Tensor, heads: int) -> Tensor:
+    """``[B, T, heads * d_head] -> [B, heads, T, d_head]``."""
+    batch, length, width = x.shape
+    return x.view(batch, length, heads, width // heads).transpose(1, 2)
+
+
+def merge_heads(x: Tensor) -> Tensor:
+    """``[B, heads, T, d_head] -> [B, T, heads * d_head]``."""
+    batch, heads, length, head_dim = x.shape
+    return x.transpose(1, 2).reshape(batch, length, heads * head_dim)
+
+
+def dot_product_attention(
+    query: Tensor,
+    keys: Tensor,
+    values: Tensor,
+    *,
+    mask: Tensor | None = None,
+    causal: bool = False,
+    dropout: float = 0.0,
+    need_weights: bool = False,
+) -> tuple[Tensor, Tensor | None]:
+    """Scaled dot-product attention per head (Vaswani et al. 2017, eq. 1).
+
+    Without ``need_weights`` this is one fused ``scaled_dot_product_attention`` call; with it
+    the same arithmetic is spelled out so the weights can be returned (plots, alignment).
+
+    Args:
+        query: ``[B, h, T, d_head]``; keys, values: ``[B, h, S, d_head]``.
+        mask: Bool, broadcastable to ``[B, h, T, S]``, True where a query may look.
+        causal: Query ``t`` sees keys ``<= t`` only (needs ``T == S``).
+        dropout: Dropout on the attention weights (pass 0 in eval mode).
+
+    Returns:
+        Context ``[B, h, T, d_head]`` and, if asked, weights ``[B, h, T, S]``.
+    """
+    if not need_weights:
+        context = F.scaled_dot_product_attention(
+            query, keys, values, attn_mask=mask, dropout_p=dropout, is_causal=causal
+        )
+        return context, None
+    scores = query @ keys.transpose(-2, -1) * query.size(-1) ** -0.5  # [B, h, T, S]
+    if causal:
+        length = scores.size(-1)
+        future = torch.ones(length, length, dtype=torch.bool, device=scores.device).triu(1)
+        scores = scores.masked_fill(future, float("-inf"))
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores.float(), dim=-1).to(values.dtype)
+    context = F.dropout(weights, dropout) @ values
+    return context, weights
+
+
+class MultiHeadAttention(nn.Module):
+    """Attention from a query sequence over a memory in ``heads`` subspaces.
+
+    The Transformer decoder's cross-attention, and ``model.attention: multihead`` for an RNN
+    decoder. Keys and values are projected once per sentence (:meth:`project_keys`), packed as
+    ``[B, 2, heads, S, d_head]`` so a decoder state can carry and reorder them as one tensor.
+
+    Args:
+        query_size: Width of the queries; also the inner width (``heads * d_head``).
+        key_size: Width of the memory (encoder states).
+        heads: Number of heads; must divide ``query_size``.
+        out_size: Width of the returned context (default ``query_size``).
+        dropout: Dropout on the attention weights.
+    """
+
+    def __init__(
+        self,
+        query_size: int,
+        key_size: int,
+        heads: int,
+        out_size: int | None = None,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.heads, self.dropout = heads, dropout
+        self.query_proj = nn.Linear(query_size, query_size)
+        self.key_value_proj = nn.Linear(key_size, 2 * query_size)
+        self.out_proj = nn.Linear(query_size, out_size or query_size)
+
+    def project_keys(self, keys: Tensor) -> Tensor:
+        """``keys [B, S, key_size] -> [B, 2, heads, S, d_head]`` (keys and values packed)."""
+        batch, length, _ = keys.shape
+        packed = self.key_value_proj(keys).view(batch, length, 2, self.heads, -1)
+        return packed.permute(0, 2, 3, 1, 4)
+
+    def attend(
+        self, query: Tensor, keys_values: Tensor, mask: Tensor, need_weights: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
+        """``query [B, T, query_size]`` over the projected memory.
+
+        Args:
+            keys_values: From :meth:`project_keys`, ``[B, 2, heads, S, d_head]``.
+            mask: ``[B, S]`` bool, True on real memory positions.
+
+        Returns:
+            Context ``[B, T, out_size]`` and, if asked, per-head weights ``[B, heads, T, S]``.
+        """
+        q = split_heads(self.query_proj(query), self.heads)
+        context, weights = dot_product_attention(
+            q,
+            keys_values[:, 0],
+            keys_values[:, 1],
+            mask=mask[:, None, None, :],
+            dropout=self.dropout if self.training else 0.0,
+            need_weights=need_weights,
+        )
+        return self.out_proj(merge_heads(context)), weights
+
+    def forward(
+        self, query: Tensor, proj_keys: Tensor, values: Tensor, mask: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """The :class:`Attention` interface for RNN decoders: context ``[B, T, out_size]`` and
+        head-averaged weights ``[B, T, S]``; ``values`` is unused (they are in ``proj_keys``)."""
+        context, weights = self.attend(query, proj_keys, mask, need_weights=True)
+        return context, weights.mean(dim=1)
+
+
+def build_attention(
+    kind: str, query_size: int, key_size: int, heads: int = 1
+) -> Attention | MultiHeadAttention | None:
     """Maps ``model.attention`` to a module; ``"none"`` gives None (a plain encoder-decoder)."""
     if kind == "none":
         return None
+    if kind == "multihead":
+        return MultiHeadAttention(query_size, key_size, heads, out_size=key_size)
     scores = {
         "bahdanau": lambda: AdditiveScore(query_size, key_size, query_size),
         "luong_dot": DotScore,

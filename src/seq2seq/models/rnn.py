@@ -1,6 +1,6 @@
 """Recurrent encoder, bridges and attentional decoders (RNN, LSTM, GRU).
 
-Encoder: embedded source ``[B, S, E]`` -> packed ``nn.LSTM/GRU/RNN`` -> states ``[B, S, H*D]``
+Encoder: embedded source ``[B, S, E]`` -> ``nn.LSTM/GRU/RNN`` per layer -> states ``[B, S, H*D]``
 and the final state per layer. A bridge maps that final state to the decoder's initial state.
 Two decoders differ only in *when* they attend:
 
@@ -18,7 +18,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from seq2seq.models.attention import Attention
+from seq2seq.device import rnn_autocast_guard
+from seq2seq.errors import Seq2SeqError
+from seq2seq.models.attention import Attention, MultiHeadAttention
 from seq2seq.models.contract import EncoderOutput
 
 RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -36,6 +38,19 @@ def make_rnn(
         dropout=dropout if layers > 1 else 0.0,
         **kw,
     )
+
+
+def call_rnn(
+    rnn: nn.RNNBase, x: Tensor, state: Tensor | tuple[Tensor, Tensor] | None = None
+) -> tuple[Tensor, Tensor | tuple[Tensor, Tensor]]:
+    """``rnn(x, state)``, in fp32 when CPU autocast is on (see :func:`rnn_autocast_guard`)."""
+    guard, x = rnn_autocast_guard(x)
+    if isinstance(state, tuple):
+        state = (state[0].to(x.dtype), state[1].to(x.dtype))
+    elif state is not None:
+        state = state.to(x.dtype)
+    with guard:
+        return rnn(x, state)
 
 
 class RnnEncoder(nn.Module):
@@ -78,10 +93,11 @@ class RnnEncoder(nn.Module):
         x, finals = src_embedded, []
         for i, forward_rnn in enumerate(self.forward_layers):
             x = self.dropout(x) if i > 0 else x
-            fwd, _ = forward_rnn(x)  # [B, S, H]
+            fwd, _ = call_rnn(forward_rnn, x)  # [B, S, H]
             outputs, final = [fwd], [fwd[torch.arange(fwd.size(0)), last]]
             if self.backward_layers is not None:
-                bwd = gather_time(self.backward_layers[i](gather_time(x, reverse))[0], reverse)
+                backward_rnn = self.backward_layers[i]
+                bwd = gather_time(call_rnn(backward_rnn, gather_time(x, reverse))[0], reverse)
                 outputs.append(bwd)
                 final.append(bwd[:, 0])  # the backward pass ends at the first token
             x = torch.cat(outputs, dim=-1) * mask[:, :, None]  # [B, S, H*D], zero on padding
@@ -204,7 +220,11 @@ class _RnnDecoderBase(nn.Module):
     """What both decoders share: the bridge, the RNN and state bookkeeping."""
 
     def __init__(
-        self, rnn: nn.RNNBase, bridge: Bridge, attention: Attention | None, dropout: float
+        self,
+        rnn: nn.RNNBase,
+        bridge: Bridge,
+        attention: Attention | MultiHeadAttention | None,
+        dropout: float,
     ) -> None:
         super().__init__()
         self.rnn, self.bridge, self.attention = rnn, bridge, attention
@@ -217,10 +237,19 @@ class _RnnDecoderBase(nn.Module):
         keys = None if self.attention is None else self.attention.project_keys(enc.states)
         return RnnDecoderState(hidden=hidden, cell=cell, input_feed=feed, proj_keys=keys)
 
+    def attention_maps(
+        self, tgt_embedded: Tensor, state: RnnDecoderState, enc: EncoderOutput
+    ) -> Tensor:
+        """Teacher-forced attention as ``[layers=1, heads=1, B, T, S]`` (heads averaged)."""
+        _, _, weights = self(tgt_embedded, state, enc)
+        if weights is None:
+            raise Seq2SeqError("the model has no attention (model.attention: none)")
+        return weights[None, None]
+
     def _run_rnn(
         self, inputs: Tensor, state: RnnDecoderState
     ) -> tuple[Tensor, Tensor, Tensor | None]:
-        outputs, final = self.rnn(inputs, state.rnn_state())
+        outputs, final = call_rnn(self.rnn, inputs, state.rnn_state())
         hidden, cell = final if isinstance(final, tuple) else (final, None)
         return outputs, hidden, cell
 
@@ -236,7 +265,7 @@ class LuongDecoder(_RnnDecoderBase):
         self,
         rnn: nn.RNNBase,
         bridge: Bridge,
-        attention: Attention | None,
+        attention: Attention | MultiHeadAttention | None,
         key_size: int,
         dropout: float,
         input_feeding: bool,

@@ -12,10 +12,14 @@ from torch import Tensor, nn
 
 from seq2seq.models.contract import DecoderState, EncoderOutput
 from seq2seq.models.rnn import RnnDecoder, RnnEncoder
+from seq2seq.models.transformer import TransformerDecoder, TransformerEncoder
+
+Encoder = RnnEncoder | TransformerEncoder
+Decoder = RnnDecoder | TransformerDecoder
 
 
 class Seq2Seq(nn.Module):
-    """An encoder-decoder over token ids.
+    """An encoder-decoder over token ids; any encoder family with any decoder family.
 
     Args:
         src_embed: Source token embedding ``[src_vocab, E_src]``.
@@ -23,26 +27,28 @@ class Seq2Seq(nn.Module):
         encoder: Maps embedded source ``[B, S, E_src]`` to an :class:`EncoderOutput`.
         decoder: Maps embedded target ``[B, T, E_tgt]`` to outputs ``[B, T, H]``.
         generator: Output layer ``H -> tgt_vocab`` (weights may be tied to ``tgt_embed``).
-        embedding_dropout: Dropout applied to both embeddings.
+        src_dropout, tgt_dropout: Dropout on the embeddings before an RNN (a Transformer
+            applies its own after adding positions, so it gets 0 here).
     """
 
     def __init__(
         self,
         src_embed: nn.Embedding,
         tgt_embed: nn.Embedding,
-        encoder: RnnEncoder,
-        decoder: RnnDecoder,
+        encoder: Encoder,
+        decoder: Decoder,
         generator: nn.Linear,
-        embedding_dropout: float = 0.0,
+        src_dropout: float = 0.0,
+        tgt_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.src_embed, self.tgt_embed = src_embed, tgt_embed
         self.encoder, self.decoder, self.generator = encoder, decoder, generator
-        self.embedding_dropout = nn.Dropout(embedding_dropout)
+        self.src_dropout, self.tgt_dropout = nn.Dropout(src_dropout), nn.Dropout(tgt_dropout)
 
     def encode(self, src: Tensor, src_lengths: Tensor) -> EncoderOutput:
         """``src`` ``[B, S]`` ids, ``src_lengths`` ``[B]`` -> encoder states and summary."""
-        return self.encoder(self.embedding_dropout(self.src_embed(src)), src_lengths)
+        return self.encoder(self.src_dropout(self.src_embed(src)), src_lengths)
 
     def init_state(self, enc: EncoderOutput) -> DecoderState:
         return self.decoder.init_state(enc)
@@ -64,7 +70,7 @@ class Seq2Seq(nn.Module):
         """
         enc = self.encode(src, src_lengths)
         state = self.init_state(enc)
-        outputs, _, attn = self.decoder(self.embedding_dropout(self.tgt_embed(tgt_in)), state, enc)
+        outputs, _, attn = self.decoder(self.tgt_dropout(self.tgt_embed(tgt_in)), state, enc)
         return outputs, attn
 
     def forward(
@@ -78,7 +84,24 @@ class Seq2Seq(nn.Module):
         self, prev_tokens: Tensor, state: DecoderState, enc: EncoderOutput
     ) -> tuple[Tensor, DecoderState, Tensor | None]:
         """One search step: ``prev_tokens [B]`` -> log-probs ``[B, V]``, state, attn ``[B, S]``."""
-        embedded = self.embedding_dropout(self.tgt_embed(prev_tokens[:, None]))  # [B, 1, E]
+        embedded = self.tgt_dropout(self.tgt_embed(prev_tokens[:, None]))  # [B, 1, E]
         outputs, state, attn = self.decoder(embedded, state, enc)
         log_probs = torch.log_softmax(self.generator(outputs[:, 0]).float(), dim=-1)
         return log_probs, state, None if attn is None else attn[:, 0]
+
+    def cross_attention_weights(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Tensor:
+        """Teacher-forced attention of every decoder layer and head, for plots.
+
+        Args:
+            src: ``[B, S]`` source ids; ``src_lengths``: ``[B]``.
+            tgt_in: ``[B, T]`` decoder input (BOS + the output to explain).
+
+        Returns:
+            ``[layers, heads, B, T, S]``; an RNN decoder gives one layer and one head.
+
+        Raises:
+            Seq2SeqError: The model has no attention.
+        """
+        enc = self.encode(src, src_lengths)
+        embedded = self.tgt_dropout(self.tgt_embed(tgt_in))
+        return self.decoder.attention_maps(embedded, self.init_state(enc), enc)

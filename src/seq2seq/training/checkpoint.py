@@ -15,6 +15,7 @@ the training state through ``torch.load(weights_only=True)``: loading executes n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -24,7 +25,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_model, save_file
 from torch import nn
 
 from seq2seq.errors import ModelDirError
@@ -52,8 +53,20 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def save_weights(model: nn.Module, path: Path) -> None:
-    """Writes weights as safetensors (tied weights stored once)."""
-    atomic_write(path, lambda tmp: save_model(model, str(tmp)))
+    """Writes weights as safetensors: CPU copies, tied weights stored once.
+
+    Copies, because on a GPU cuDNN packs an RNN's weights into one flat buffer that each
+    weight is a view of, and safetensors refuses to save views of a larger buffer. A tied
+    weight (the same tensor under two names) is stored under its first name; loading re-ties it.
+    """
+    tensors: dict[str, torch.Tensor] = {}
+    stored: set[tuple[int, tuple[int, ...], tuple[int, ...]]] = set()
+    for name, tensor in model.state_dict().items():
+        key = (tensor.data_ptr(), tuple(tensor.shape), tuple(tensor.stride()))
+        if key not in stored:
+            stored.add(key)
+            tensors[name] = tensor.detach().to("cpu", copy=True).contiguous()
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={"format": "pt"}))
 
 
 def load_weights(model: nn.Module, path: Path) -> None:
@@ -90,6 +103,44 @@ def append_metrics(model_dir: Path, record: dict[str, Any]) -> None:
     """Appends one JSON line; a line is small enough to be written in one call."""
     with open(model_dir / METRICS_FILE, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(record) + "\n")
+
+
+def read_metrics(model_dir: Path) -> list[dict[str, Any]]:
+    """The records :func:`append_metrics` wrote, oldest first (``kind`` is train or valid).
+
+    A run may still be writing: an unfinished last line (no newline yet) is skipped rather
+    than reported, so curves can be drawn while training goes on.
+
+    Raises:
+        ModelDirError: ``model_dir`` or its ``metrics.jsonl`` is missing, or a line is not a
+            JSON object with ``kind`` and ``step``.
+    """
+    if not model_dir.is_dir():
+        raise ModelDirError(f"{model_dir}: no such model directory")
+    path = model_dir / METRICS_FILE
+    if not path.is_file():
+        raise ModelDirError(
+            f"{path}: missing; is {model_dir} a directory written by `seq2seq train`?"
+        )
+    lines = path.read_text(encoding="utf-8").split("\n")
+    unfinished = lines.pop()  # "" when the file ends with a newline
+    records = [_metrics_record(path, n, line) for n, line in enumerate(lines, 1) if line.strip()]
+    if unfinished.strip():
+        with contextlib.suppress(ModelDirError):  # being written right now
+            records.append(_metrics_record(path, len(lines) + 1, unfinished))
+    return records
+
+
+def _metrics_record(path: Path, line_no: int, line: str) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        record = None
+    if not (isinstance(record, dict) and "kind" in record and "step" in record):
+        raise ModelDirError(
+            f"{path}:{line_no}: not a metrics record (a JSON object with kind and step)"
+        )
+    return record
 
 
 def _first_line(err: BaseException) -> str:

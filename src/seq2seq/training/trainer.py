@@ -30,11 +30,13 @@ from seq2seq.config import Config, save_config
 from seq2seq.data.batching import Batch, BucketBatchSampler, collate
 from seq2seq.data.pipeline import Example, TextCodec, TrainingData, load_training_data
 from seq2seq.decoding.translator import Translator
+from seq2seq.device import autocast, resolve_device, resolve_precision
 from seq2seq.errors import ModelDirError
 from seq2seq.models import Seq2Seq, build_model
 from seq2seq.training import checkpoint as ckpt
 from seq2seq.training.loss import TokenStats, sequence_loss
 from seq2seq.training.optim import LrSchedule, build_optimizer, build_schedule
+from seq2seq.training.tensorboard_log import open_log, require_tensorboard
 
 logger = logging.getLogger(__name__)
 
@@ -61,27 +63,37 @@ class TrainResult:
     last_validation: dict[str, float] = field(default_factory=dict)
 
 
-def train(config: Config, model_dir: str | Path, *, resume: bool = False) -> TrainResult:
+def train(
+    config: Config, model_dir: str | Path, *, resume: bool = False, model: Seq2Seq | None = None
+) -> TrainResult:
     """Trains a model as ``config`` says and writes it to ``model_dir``.
 
     Args:
         config: The validated configuration (see :func:`seq2seq.load_config`).
         model_dir: Output directory; must not already hold a model unless ``resume``.
         resume: Continue from the last checkpoint in ``model_dir`` exactly where it stopped.
+        model: Train this already-built model (in place, from its current weights) instead of
+            a new one; its tokenizers and vocabularies must already be saved in ``model_dir``
+            (``TextCodec.save``). The Keras-style ``seq2seq.fit`` uses this.
 
     Returns:
         Where it stopped, why, and the last validation scores.
     """
     model_dir = Path(model_dir)
     _check_model_dir(model_dir, resume)
+    require_tensorboard(config.log)
     tcfg = config.train
     if tcfg.threads:
         torch.set_num_threads(tcfg.threads)
     torch.manual_seed(tcfg.seed)
     model_dir.mkdir(parents=True, exist_ok=True)
-    data = load_training_data(config.data, model_dir, tcfg.seed, reuse_codec=resume)
+    data = load_training_data(
+        config.data, model_dir, tcfg.seed, reuse_codec=resume or model is not None
+    )
     vocab = data.codec.tgt_vocab
-    model = build_model(config.model, len(data.codec.src_vocab), len(vocab), vocab.pad_id)
+    if model is None:
+        model = build_model(config.model, len(data.codec.src_vocab), len(vocab), vocab.pad_id)
+    model.to(resolve_device(tcfg.device))
     optimizer = build_optimizer(model, tcfg)
     schedule = build_schedule(optimizer, tcfg)
     progress = _restore(model_dir, model, optimizer, schedule) if resume else Progress()
@@ -118,6 +130,12 @@ class _Loop:
         )
         self.last_validation: dict[str, float] = {}
         self.validated_at = -1
+        self.device = next(model.parameters()).device
+        self.precision = resolve_precision(self.cfg.precision, self.device)
+        logger.info("training on %s in %s", self.device, self.precision)
+        self.tensorboard = open_log(
+            config.log, model_dir, data.codec, config.search, data.valid_pairs, progress.step
+        )
 
     def run(self) -> TrainResult:
         start = time.monotonic()
@@ -153,6 +171,8 @@ class _Loop:
                     stop_reason = self._stop_reason(start, signalled)
         bar.close()
         self._finish(stop_reason)
+        if self.tensorboard is not None:
+            self.tensorboard.close()
         return TrainResult(
             self.model_dir,
             self.progress.step,
@@ -168,12 +188,14 @@ class _Loop:
         for index in range(self.progress.batch_in_epoch, len(batches)):
             examples = [self.data.train[i] for i in batches[index]]
             self.progress.batch_in_epoch = index + 1
-            yield collate(examples, pad_id=vocab.pad_id, bos_id=vocab.bos_id, eos_id=vocab.eos_id)
+            batch = collate(examples, pad_id=vocab.pad_id, bos_id=vocab.bos_id, eos_id=vocab.eos_id)
+            yield batch.to(self.device)
 
     def _train_step(self, batch: Batch) -> TokenStats:
         """Forward, loss averaged over real target tokens, backward, clip, update."""
         self.schedule.step(self.progress.step)
-        loss, stats = batch_loss(self.model, batch, self.cfg.label_smoothing)
+        with autocast(self.device, self.precision):  # fp32 weights; bf16 matmuls if asked
+            loss, stats = batch_loss(self.model, batch, self.cfg.label_smoothing)
         self.optimizer.zero_grad(set_to_none=True)
         (loss / max(stats.tokens, 1)).backward()
         if self.cfg.clip_grad_norm is not None:
@@ -213,6 +235,8 @@ class _Loop:
             "elapsed_s": time.monotonic() - start,
         }
         ckpt.append_metrics(self.model_dir, record)
+        if self.tensorboard is not None:
+            self.tensorboard.scalars(record)
         postfix = {
             "loss": f"{window.loss:.3f}",
             "ppl": f"{window.perplexity:.1f}",
@@ -238,7 +262,10 @@ class _Loop:
         )
         self.model.train()
         self.last_validation, self.validated_at = scores, self.progress.step
-        ckpt.append_metrics(self.model_dir, {"kind": "valid", "step": self.progress.step, **scores})
+        record = {"kind": "valid", "step": self.progress.step, **scores}
+        ckpt.append_metrics(self.model_dir, record)
+        if self.tensorboard is not None:
+            self.tensorboard.validation(record, self.model)
         logger.info(
             "validation at step %d: %s",
             self.progress.step,
@@ -263,6 +290,7 @@ class _Loop:
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
             "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
         }
         ckpt.save_training_state(state, self.model_dir / ckpt.TRAINING_STATE)
 
@@ -288,7 +316,9 @@ def validate(
     model.eval()
     vocab = codec.tgt_vocab
     stats = TokenStats()
-    with torch.no_grad():
+    device = next(model.parameters()).device
+    precision = resolve_precision(config.train.precision, device)
+    with torch.no_grad(), autocast(device, precision):
         for start in range(0, len(examples), 64):
             batch = collate(
                 examples[start : start + 64],
@@ -296,7 +326,7 @@ def validate(
                 bos_id=vocab.bos_id,
                 eos_id=vocab.eos_id,
             )
-            stats.add(batch_loss(model, batch)[1])
+            stats.add(batch_loss(model, batch.to(device))[1])
     scores = {"loss": stats.loss, "ppl": stats.perplexity, "acc": stats.accuracy}
     if config.train.valid_bleu:
         subset = pairs[: config.train.valid_max_sentences]
@@ -348,6 +378,8 @@ def _restore(
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
         progress = Progress(**state["progress"])
     except (KeyError, TypeError, ValueError) as err:
         raise ModelDirError(f"{model_dir / ckpt.TRAINING_STATE}: incompatible ({err})") from None

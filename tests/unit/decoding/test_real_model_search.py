@@ -1,4 +1,4 @@
-"""Greedy and beam search over small, randomly initialised real models (several families).
+"""Greedy and beam search over small, randomly initialised real models (RNN and Transformer).
 
 The fake models in ``fake_models.py`` pin down search logic; these tests check that the same
 properties hold when the real ``Seq2Seq`` drives the search: its state reordering, its
@@ -42,6 +42,19 @@ FAMILIES: dict[str, dict[str, Any]] = {
         "encoder": {"type": "lstm", "hidden_size": 16, "layers": 2},
         "decoder": {"type": "gru", "hidden_size": 8},
         "attention": "luong_concat",
+    },
+    "transformer": {
+        "encoder": {"type": "transformer", "hidden_size": 16, "embedding_size": 16, "heads": 4},
+        "decoder": {"type": "transformer", "hidden_size": 16, "embedding_size": 16, "layers": 2},
+    },
+    "lstm>transformer": {
+        "encoder": {"type": "lstm", "hidden_size": 8, "bidirectional": True},
+        "decoder": {"type": "transformer", "hidden_size": 8, "embedding_size": 8, "heads": 2},
+    },
+    "transformer>gru-multihead": {
+        "encoder": {"type": "transformer", "hidden_size": 8, "embedding_size": 8, "heads": 2},
+        "decoder": {"type": "gru", "hidden_size": 12, "heads": 3},
+        "attention": "multihead",
     },
     "gru>lstm-no-attention": {
         "encoder": {"type": "gru", "hidden_size": 16},

@@ -223,3 +223,24 @@ def test_metrics_are_appended_as_json_lines(tmp_path: Path) -> None:
         {"kind": "train", "step": 1, "loss": 2.5},
         {"kind": "valid", "step": 1, "bleu": 10.0},
     ]
+
+
+def test_weights_that_are_views_of_one_buffer_save_and_load(tmp_path: Path) -> None:
+    """On a GPU cuDNN packs an RNN's weights into one flat buffer (each weight a view of it);
+    saving must not refuse that, and the file must hold each weight once, at its own size."""
+    rnn = torch.nn.LSTM(3, 4)
+    flat = torch.cat([p.detach().reshape(-1) for p in rnn.parameters()])
+    offset = 0
+    for param in rnn.parameters():  # make every weight a view into `flat`, as cuDNN does
+        size = param.numel()
+        param.data = flat[offset : offset + size].view_as(param)
+        offset += size
+    path = tmp_path / "model.safetensors"
+    save_weights(rnn, path)
+    fresh = torch.nn.LSTM(3, 4)
+    load_weights(fresh, path)
+    for (name, got), (_, want) in zip(
+        fresh.state_dict().items(), rnn.state_dict().items(), strict=True
+    ):
+        assert torch.equal(got, want), name
+    assert path.stat().st_size < 2 * flat.numel() * 4  # not one copy of the buffer per weight

@@ -1,10 +1,12 @@
-"""Properties of every RNN encoder-decoder the model section can describe.
+"""Properties of every encoder-decoder the model section can describe.
 
-The grid covers each attention type, RNN family (encoder and decoder of different families),
+The RNN grid covers each attention type, RNN family (encoder and decoder of different families),
 bidirectional encoders, each valid bridge and input feeding, with differing layer counts and
-widths wherever the combination allows them. Every case checks properties rather than numbers:
-output shapes, attention distributions, teacher forcing == step-by-step decoding, padding
-invariance and consistent batch reordering.
+widths wherever the combination allows them. The mixed list adds the Transformer: on either
+side, with pre/post norm, both position kinds, and every attention and bridge an RNN decoder
+can use over a Transformer encoder. Every case checks properties rather than numbers: output
+shapes, attention distributions, teacher forcing == step-by-step decoding (for a Transformer
+decoder: the key/value cache is exact), padding invariance and consistent batch reordering.
 """
 
 from __future__ import annotations
@@ -109,10 +111,116 @@ def grid() -> list[Case]:
     return cases
 
 
+@dataclass(frozen=True)
+class Spec:
+    """A hand-written model section (the Transformer and mixed-family cases)."""
+
+    id: str
+    model: dict[str, Any]
+
+    @property
+    def attention(self) -> str:
+        default = "multihead" if self.model["decoder"]["type"] == "transformer" else ""
+        return self.model.get("attention", default)
+
+    def model_dict(self) -> dict[str, Any]:
+        return self.model
+
+
+def transformer(d: int = 16, **extra: Any) -> dict[str, Any]:
+    """A small Transformer encoder or decoder section (dropout on, to check eval mode)."""
+    return {
+        "type": "transformer",
+        "hidden_size": d,
+        "embedding_size": d,
+        "layers": 2,
+        "heads": 4,
+        "ff_size": 24,
+        "dropout": 0.2,
+        "attention_dropout": 0.1,
+        **extra,
+    }
+
+
+def rnn(kind: str, hidden: int, **extra: Any) -> dict[str, Any]:
+    return {"type": kind, "hidden_size": hidden, "embedding_size": 6, "dropout": 0.2, **extra}
+
+
+MIXED = [
+    Spec("transformer>transformer-prenorm", {"encoder": transformer(), "decoder": transformer()}),
+    Spec(
+        "transformer>transformer-postnorm-learned-gelu",
+        {
+            "encoder": transformer(layers=1, norm="post", positions="learned", heads=2),
+            "decoder": transformer(norm="post", positions="learned", activation="gelu"),
+        },
+    ),
+    Spec(
+        "transformer>transformer-tied-unscaled",
+        {
+            "encoder": transformer(layers=1),
+            "decoder": transformer(layers=1, tie_embeddings=True, scale_embeddings=False),
+        },
+    ),
+    Spec(
+        "lstm(bi)>transformer",
+        {"encoder": rnn("lstm", 8, bidirectional=True), "decoder": transformer()},
+    ),
+    Spec("gru-L2>transformer", {"encoder": rnn("gru", 12, layers=2), "decoder": transformer()}),
+    Spec("rnn>transformer-L1", {"encoder": rnn("rnn", 10), "decoder": transformer(layers=1)}),
+    Spec(
+        "transformer>lstm-luong_general-linear-feed",
+        {"encoder": transformer(), "decoder": rnn("lstm", 20), "attention": "luong_general"},
+    ),
+    Spec(
+        "transformer>gru-bahdanau-zero",
+        {
+            "encoder": transformer(),
+            "decoder": rnn("gru", 12, layers=2),
+            "attention": "bahdanau",
+            "bridge": "zero",
+        },
+    ),
+    Spec(
+        "transformer>lstm-luong_dot-copy",
+        {
+            "encoder": transformer(),
+            "decoder": rnn("lstm", 16, input_feeding=False),
+            "attention": "luong_dot",
+            "bridge": "copy",
+        },
+    ),
+    Spec(
+        "transformer>rnn-no-attention",
+        {"encoder": transformer(), "decoder": rnn("rnn", 14, layers=2), "attention": "none"},
+    ),
+    Spec(
+        "transformer>lstm-luong_concat-L2",
+        {
+            "encoder": transformer(),
+            "decoder": rnn("lstm", 12, layers=2),
+            "attention": "luong_concat",
+        },
+    ),
+    Spec(
+        "transformer>lstm-multihead-feed",
+        {"encoder": transformer(), "decoder": rnn("lstm", 8, heads=2), "attention": "multihead"},
+    ),
+    Spec(
+        "lstm>gru-multihead-nofeed",
+        {
+            "encoder": rnn("lstm", 10, bidirectional=True),
+            "decoder": rnn("gru", 12, heads=3, input_feeding=False),
+            "attention": "multihead",
+        },
+    ),
+]
+
 CASES = grid()
+ALL_CASES: list[Case | Spec] = [*CASES, *MIXED]
 
 
-def make_model(case: Case) -> Seq2Seq:
+def make_model(case: Case | Spec) -> Seq2Seq:
     cfg = ModelConfig.model_validate(case.model_dict())
     return build_model(cfg, SRC_VOCAB, TGT_VOCAB, PAD).eval()
 
@@ -188,8 +296,8 @@ def test_grid_is_sensible() -> None:
             )
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_forward_shapes_and_attention_distribution(case: Case) -> None:
+@pytest.mark.parametrize("case", ALL_CASES, ids=lambda c: c.id)
+def test_forward_shapes_and_attention_distribution(case: Case | Spec) -> None:
     model = make_model(case)
     src, src_lengths, tgt_in = make_batch(SRC_LENGTHS, TGT_LENGTHS)
     logits, attn = model(src, src_lengths, tgt_in)
@@ -207,8 +315,8 @@ def test_forward_shapes_and_attention_distribution(case: Case) -> None:
     assert (attn >= 0).all()
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_teacher_forcing_equals_step_by_step_decoding(case: Case) -> None:
+@pytest.mark.parametrize("case", ALL_CASES, ids=lambda c: c.id)
+def test_teacher_forcing_equals_step_by_step_decoding(case: Case | Spec) -> None:
     model = make_model(case)
     src, src_lengths, tgt_in = make_batch(SRC_LENGTHS, TGT_LENGTHS, seed=1)
     with torch.no_grad():
@@ -222,8 +330,8 @@ def test_teacher_forcing_equals_step_by_step_decoding(case: Case) -> None:
         close(step_attn, attn)
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_padding_does_not_change_outputs_of_unpadded_rows(case: Case) -> None:
+@pytest.mark.parametrize("case", ALL_CASES, ids=lambda c: c.id)
+def test_padding_does_not_change_outputs_of_unpadded_rows(case: Case | Spec) -> None:
     model = make_model(case)
     # Row 0 is the longest on both sides, so every other row is padded in the batch.
     src, src_lengths, tgt_in = make_batch([6, 2, 4], [5, 3, 1], seed=2)
@@ -238,8 +346,8 @@ def test_padding_does_not_change_outputs_of_unpadded_rows(case: Case) -> None:
                 close(attn[row : row + 1, :t, :s], alone_attn)
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_select_reorders_encoder_output_and_state_consistently(case: Case) -> None:
+@pytest.mark.parametrize("case", ALL_CASES, ids=lambda c: c.id)
+def test_select_reorders_encoder_output_and_state_consistently(case: Case | Spec) -> None:
     model = make_model(case)
     src, src_lengths, tgt_in = make_batch(SRC_LENGTHS, TGT_LENGTHS, seed=3)
     # A permutation with a repeated and a dropped row, as beam search produces.
