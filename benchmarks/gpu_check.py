@@ -138,6 +138,8 @@ def main() -> None:
     parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
     parser.add_argument("--valid-n", type=int, default=300)
     parser.add_argument("--only-resume", action="store_true", help="just the resume check")
+    parser.add_argument("--configs", nargs="*", default=CONFIGS)
+    parser.add_argument("--no-decode", action="store_true", help="skip decode and resume checks")
     args = parser.parse_args()
     global DEVICE, VALID_N
     DEVICE, VALID_N = args.device, args.valid_n
@@ -151,7 +153,7 @@ def main() -> None:
         print(f"resume on {DEVICE}: max |weight difference| resumed vs uninterrupted = {diff:.3g}")
         return
     rows = []
-    for name in CONFIGS:
+    for name in args.configs:
         for precision in ("fp32", "bf16"):
             rows.append(train_run(name, precision, args.steps, args.out))
             print(json.dumps(rows[-1]), flush=True)
@@ -164,6 +166,8 @@ def main() -> None:
             f"| {r['config']} | {r['precision']} | {r['steps']} | {r['seconds']} | "
             f"{r['tokens_per_s']:,} | {r['valid_loss']} | {r['valid_bleu']} |"
         )
+    if args.no_decode:
+        return
     transformer_dir = str(rows[0]["model_dir"])
     decode = decode_check(transformer_dir, args.decode_n)
     print("\n| beam | KV cache | target tokens/s | BLEU |")

@@ -283,6 +283,14 @@ class LogConfig(_Section):
     )
 
 
+TRANSFORMER_TRAIN_DEFAULTS: dict[str, Any] = {
+    "schedule": "noam",
+    "warmup_steps": 1000,
+    "adam_betas": (0.9, 0.98),
+    "label_smoothing": 0.1,
+}
+
+
 class Config(_Section):
     """The whole resolved configuration; what ``config.yaml`` in a model directory holds."""
 
@@ -291,6 +299,25 @@ class Config(_Section):
     train: TrainConfig
     search: SearchConfig = SearchConfig()
     log: LogConfig = LogConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _transformer_training_defaults(cls, raw: Any) -> Any:
+        """A model with a Transformer side trains, unless told otherwise, the way Transformers
+        are usually trained: Noam warm-up (``TRANSFORMER_TRAIN_DEFAULTS``), Adam betas
+        (0.9, 0.98) and label smoothing 0.1. Keys the user sets always win."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("model"), dict):
+            return raw
+        sides = (raw["model"].get("encoder"), raw["model"].get("decoder"))
+        if not any(isinstance(s, dict) and s.get("type") == "transformer" for s in sides):
+            return raw
+        train = raw.get("train")
+        if not isinstance(train, dict):
+            return raw
+        defaults = dict(TRANSFORMER_TRAIN_DEFAULTS)
+        if "schedule" in train:  # warm-up belongs to the schedule the user chose
+            defaults.pop("warmup_steps")
+        return {**raw, "train": {**defaults, **train}}
 
     @model_validator(mode="after")
     def _shared_vocab(self) -> Config:

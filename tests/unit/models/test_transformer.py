@@ -276,3 +276,18 @@ def test_bf16_autocast_trains_and_stays_close_to_fp32(model: dict[str, Any]) -> 
     bf16.float().logsumexp(-1).mean().backward()
     grads = [p.grad for p in net.parameters() if p.grad is not None]
     assert grads and all(g.dtype == torch.float32 and torch.isfinite(g).all() for g in grads)
+
+
+def test_a_transformer_trains_with_noam_warmup_and_label_smoothing_by_default() -> None:
+    base = {"data": {"corpus": "toy-reverse"}, "train": {"max_steps": 1}}
+    rnn = load_config(base).train
+    assert (rnn.schedule, rnn.label_smoothing) == ("constant", 0.0)
+    for model in ({"encoder": transformer()}, {"decoder": transformer()}):
+        tcfg = load_config({**base, "model": model}).train
+        assert (tcfg.schedule, tcfg.warmup_steps, tcfg.label_smoothing) == ("noam", 1000, 0.1)
+        assert tcfg.adam_betas == (0.9, 0.98)
+    chosen = load_config(
+        {**base, "model": {"encoder": transformer()}},
+        ["train.schedule=constant", "train.label_smoothing=0.0"],
+    ).train
+    assert (chosen.schedule, chosen.warmup_steps, chosen.label_smoothing) == ("constant", 0, 0.0)
