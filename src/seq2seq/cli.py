@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     _add_summary(sub)
     add_plot_parser(sub)
+    _add_average(sub)
     return parser
 
 
@@ -313,6 +314,29 @@ def _run_summary(args: argparse.Namespace) -> int:
     from seq2seq.summary import summary_for
 
     print(summary_for(args.target))
+    return 0
+
+
+# --- average ---------------------------------------------------------------------------------
+
+
+def _add_average(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("average", help="average the weights of checkpoints of one model")
+    p.add_argument(
+        "checkpoints",
+        nargs="+",
+        metavar="CKPT",
+        help="model directories or .safetensors files inside them (at least two)",
+    )
+    p.add_argument("-o", "--output", required=True, help="new model directory")
+    p.set_defaults(handler=_run_average)
+
+
+def _run_average(args: argparse.Namespace) -> int:
+    from seq2seq.averaging import average_checkpoints
+
+    out = average_checkpoints(args.checkpoints, args.output)
+    print(f"wrote {out} (mean of {len(args.checkpoints)} checkpoints)")
     return 0
 
 
