@@ -218,10 +218,27 @@ def _add_search_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nbest", "--n-best", dest="n_best", type=int, help="hypotheses per input")
     p.add_argument("--length-penalty", type=float, help="GNMT alpha (0 = none)")
     p.add_argument("--batch-size", type=int, help="sentences decoded together")
+    p.add_argument(
+        "--sample", action="store_const", const=True, help="draw --nbest samples instead of beam"
+    )
+    p.add_argument("--temperature", type=float, help="sampling temperature (0 = greedy)")
+    p.add_argument("--top-k", type=int, help="sample from the k most probable tokens")
+    p.add_argument("--top-p", type=float, help="sample from the nucleus of this mass")
+    p.add_argument("--seed", type=int, help="seed for reproducible samples")
 
 
 def _search_overrides(args: argparse.Namespace) -> dict[str, object]:
-    keys = ("beam_size", "n_best", "length_penalty", "batch_size")
+    keys = (
+        "beam_size",
+        "n_best",
+        "length_penalty",
+        "batch_size",
+        "sample",
+        "temperature",
+        "top_k",
+        "top_p",
+        "seed",
+    )
     return {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
 
 

@@ -266,10 +266,15 @@ class SearchConfig(_Section):
     max_len: int = Field(256, ge=1, description="absolute cap on output tokens")
     batch_size: int = Field(32, ge=1, description="sentences decoded together")
     precision: Precision = Field("fp32", description="bf16 autocast; auto: bf16 where fast")
+    sample: bool = Field(False, description="draw n_best samples instead of beam search")
+    temperature: float = Field(1.0, ge=0, description="sampling: <1 sharper, >1 flatter, 0 greedy")
+    top_k: int = Field(0, ge=0, description="sampling: keep the k most probable tokens (0 = all)")
+    top_p: float = Field(1.0, gt=0, le=1, description="sampling: nucleus mass kept (1 = all)")
+    seed: int | None = Field(None, description="sampling: seed for reproducible samples")
 
     @model_validator(mode="after")
     def _n_best(self) -> SearchConfig:
-        if self.n_best > self.beam_size:
+        if not self.sample and self.n_best > self.beam_size:
             raise ValueError(f"n_best ({self.n_best}) must be <= beam_size ({self.beam_size})")
         return self
 

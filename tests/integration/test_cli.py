@@ -246,6 +246,21 @@ def test_translate_json_n_best(
     assert scores == sorted(scores, reverse=True)
 
 
+def test_translate_sample_flags_draw_seeded_samples(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, model_dir: Path
+) -> None:
+    argv = ["translate", str(model_dir), "--output-format", "json", "--sample", "--nbest", "5"]
+    argv += ["--temperature", "2", "--top-k", "4", "--top-p", "0.9", "--seed", "7"]
+    outputs = []
+    for _ in range(2):
+        monkeypatch.setattr(sys, "stdin", io.StringIO("1 2 3\n"))
+        assert run_cli(argv) == 0
+        [record] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        outputs.append([c["text"] for c in record["nbest"]])
+    assert len(outputs[0]) == 5
+    assert outputs[0] == outputs[1]
+
+
 @pytest.mark.parametrize(
     ("flags", "expected"),
     [(["--beam", "0"], "beam_size"), (["--beam", "2", "--nbest", "3"], "n_best")],

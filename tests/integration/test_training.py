@@ -370,3 +370,26 @@ def test_damaged_model_dir_names_the_file(tmp_path: Path, trained_dir: Path, dam
 def test_missing_model_dir_is_a_model_dir_error(tmp_path: Path) -> None:
     with pytest.raises(ModelDirError, match="no such model directory"):
         Translator.load(tmp_path / "nope")
+
+
+def test_sampling_through_the_translator_is_seeded_and_gives_n_samples(trained_dir: Path) -> None:
+    translator = Translator.load(trained_dir)
+    sources = ["1 2 3", "4 5 6 7"]
+    options = {"sample": True, "n_best": 4, "temperature": 1.5, "seed": 3}
+    first = translator.translate(sources, **options)
+    again = translator.translate(sources, **options)
+    assert [len(t.candidates) for t in first] == [4, 4]  # n_best may exceed beam_size here
+    assert [[c.text for c in t.candidates] for t in first] == [
+        [c.text for c in t.candidates] for t in again
+    ]
+    greedy = [t.text for t in translator.translate(sources, beam_size=1)]
+    cold = translator.translate(sources, sample=True, n_best=2, temperature=0.0)
+    assert [[c.text for c in t.candidates] for t in cold] == [[g, g] for g in greedy]
+
+
+def test_bad_sampling_options_are_input_errors_naming_the_key(trained_dir: Path) -> None:
+    translator = Translator.load(trained_dir)
+    with pytest.raises(InputError, match="top_p"):
+        translator.translate(["1 2"], sample=True, top_p=1.5)
+    with pytest.raises(InputError, match=r"n_best \(3\) must be <= beam_size \(1\)"):
+        translator.translate(["1 2"], beam_size=1, n_best=3)

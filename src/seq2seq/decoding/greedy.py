@@ -6,6 +6,8 @@ position); it is also the reference beam search must reproduce at ``beam_size=1`
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
@@ -17,6 +19,15 @@ from seq2seq.decoding.search import (
     mask_bos,
 )
 from seq2seq.models.contract import SearchableModel
+
+TokenChooser = Callable[[Tensor], tuple[Tensor, Tensor]]
+"""``log_probs [batch, vocab] -> (tokens [batch], their log-probs [batch])``."""
+
+
+def most_probable(log_probs: Tensor) -> tuple[Tensor, Tensor]:
+    """The greedy choice: the arg-max token of each row and its log-prob."""
+    best_log_probs, tokens = log_probs.max(dim=-1)
+    return tokens, best_log_probs
 
 
 @torch.no_grad()
@@ -45,6 +56,33 @@ def greedy_search(
     Returns:
         One :class:`Hypothesis` per row, in input order (``score == log_prob``).
     """
+    return one_token_at_a_time(
+        model,
+        src,
+        src_lengths,
+        bos_id=bos_id,
+        eos_id=eos_id,
+        max_lengths=max_lengths,
+        choose=most_probable,
+    )
+
+
+@torch.no_grad()
+def one_token_at_a_time(
+    model: SearchableModel,
+    src: Tensor,
+    src_lengths: Tensor,
+    *,
+    bos_id: int,
+    eos_id: int,
+    max_lengths: Tensor,
+    choose: TokenChooser,
+) -> list[Hypothesis]:
+    """One hypothesis per row, extended by ``choose`` at every step (greedy and sampling).
+
+    ``choose`` sees the model's log-probs with BOS masked out; the hypothesis records the
+    model's log-prob of the chosen token, whatever rule chose it.
+    """
     max_lengths = check_search_inputs(src, src_lengths, max_lengths)
     batch, src_len = src.shape
     device = src.device
@@ -61,11 +99,11 @@ def greedy_search(
         if not bool(live.any()):
             break
         log_probs, state, attn = model.decode_step(prev_tokens, state, enc)
-        best_log_probs, prev_tokens = mask_bos(log_probs, bos_id).max(dim=-1)  # [batch] each
+        prev_tokens, chosen_log_probs = choose(mask_bos(log_probs, bos_id))  # [batch] each
         lengths += live
         finished |= live & (prev_tokens == eos_id)
         tokens = torch.cat([tokens, prev_tokens.unsqueeze(1)], 1)
-        token_log_probs = torch.cat([token_log_probs, best_log_probs.unsqueeze(1)], 1)
+        token_log_probs = torch.cat([token_log_probs, chosen_log_probs.unsqueeze(1)], 1)
         attention = append_attention(attention, attn)
     return [
         make_hypothesis(

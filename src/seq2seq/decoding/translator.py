@@ -25,6 +25,7 @@ from seq2seq.data.batching import pad_sequences
 from seq2seq.data.pipeline import TextCodec
 from seq2seq.decoding.beam import beam_search
 from seq2seq.decoding.greedy import greedy_search
+from seq2seq.decoding.sampling import sample_search
 from seq2seq.decoding.search import Hypothesis
 from seq2seq.device import autocast, resolve_device, resolve_precision
 from seq2seq.errors import InputError
@@ -182,6 +183,21 @@ class Translator:
     def _run_search(
         self, src: Tensor, lengths: Tensor, search: SearchConfig, kwargs: dict[str, Any]
     ) -> list[list[Hypothesis]]:
+        if search.sample:
+            generator = None
+            if search.seed is not None:
+                generator = torch.Generator(device=src.device).manual_seed(search.seed)
+            return sample_search(
+                self.model,
+                src,
+                lengths,
+                num_samples=search.n_best,
+                temperature=search.temperature,
+                top_k=search.top_k,
+                top_p=search.top_p,
+                generator=generator,
+                **kwargs,
+            )
         if search.beam_size == 1:
             return [[h] for h in greedy_search(self.model, src, lengths, **kwargs)]
         return beam_search(
