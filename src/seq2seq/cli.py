@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from tqdm import tqdm
 
@@ -248,6 +248,11 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-i", "--input", type=Path, help="input file (default stdin)")
     p.add_argument("-o", "--output", type=Path, help="output file (default stdout)")
     p.add_argument("--output-format", choices=("text", "json"), default="text")
+    p.add_argument(
+        "--with-attention",
+        action="store_true",
+        help="json: add each candidate's attention (output x source tokens)",
+    )
     _add_search_flags(p)
     p.set_defaults(handler=_run_translate)
 
@@ -263,7 +268,7 @@ def _run_translate(args: argparse.Namespace) -> int:
     out: TextIO = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
     try:
         for translation in translator.translate_stream(lines, **_search_overrides(args)):
-            out.write(_format(translation, args.output_format) + "\n")
+            out.write(_format(translation, args.output_format, args.with_attention) + "\n")
             out.flush()
     finally:
         if out is not sys.stdout:
@@ -271,7 +276,7 @@ def _run_translate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _format(translation: object, fmt: str) -> str:
+def _format(translation: object, fmt: str, with_attention: bool = False) -> str:
     from seq2seq.decoding.translator import Translation
 
     assert isinstance(translation, Translation)
@@ -281,18 +286,30 @@ def _format(translation: object, fmt: str) -> str:
         "source": translation.source,
         "text": translation.text,
         "score": translation.score,
-        "nbest": [
-            {
-                "text": c.text,
-                "score": c.score,
-                "log_prob": c.log_prob,
-                "tokens": c.tokens,
-                "token_log_probs": c.token_log_probs,
-            }
-            for c in translation.candidates
-        ],
+        "confidence": translation.confidence,
+        "nbest": [_candidate_record(c, with_attention) for c in translation.candidates],
     }
+    if with_attention:  # one attention column per source token and the end-of-sentence mark
+        record["source_tokens"] = [*translation.source_tokens, "</s>"]
     return json.dumps(record, ensure_ascii=False)
+
+
+def _candidate_record(candidate: Any, with_attention: bool) -> dict[str, Any]:
+    record = {
+        "text": candidate.text,
+        "score": candidate.score,
+        "log_prob": candidate.log_prob,
+        "confidence": candidate.confidence,
+        "tokens": candidate.tokens,
+        "token_log_probs": candidate.token_log_probs,
+        "token_probs": candidate.token_probs,
+    }
+    if with_attention:
+        weights = candidate.attention
+        record["attention"] = (
+            None if weights is None else [[round(w, 4) for w in row] for row in weights.tolist()]
+        )
+    return record
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import re
 import subprocess
 import sys
@@ -244,6 +245,28 @@ def test_translate_json_n_best(
     scores = [c["score"] for c in record["nbest"]]
     assert len(scores) == 3
     assert scores == sorted(scores, reverse=True)
+
+
+def test_translate_json_has_confidence_token_probs_and_attention_when_asked(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, model_dir: Path
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("1 2 3\n"))
+    argv = ["translate", str(model_dir), "--output-format", "json", "--with-attention"]
+    assert run_cli(argv) == 0
+    [record] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    [best] = record["nbest"]
+    log_probs = best["token_log_probs"]
+    assert record["confidence"] == pytest.approx(sum(log_probs) / len(log_probs))
+    assert best["token_probs"] == pytest.approx([math.exp(lp) for lp in log_probs])
+    assert all(0.0 < p <= 1.0 for p in best["token_probs"])
+    attention = best["attention"]
+    assert len(attention) == len(log_probs)  # one row per produced token, EOS included
+    assert record["source_tokens"] == ["1", "2", "3", "</s>"]
+    assert all(len(row) == len(record["source_tokens"]) for row in attention)
+    assert all(sum(row) == pytest.approx(1.0, abs=1e-3) for row in attention)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("1 2 3\n"))
+    assert run_cli(["translate", str(model_dir), "--output-format", "json"]) == 0
+    assert "attention" not in json.loads(capsys.readouterr().out)["nbest"][0]
 
 
 def test_translate_sample_flags_draw_seeded_samples(

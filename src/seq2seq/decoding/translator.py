@@ -56,6 +56,16 @@ class Candidate:
     token_log_probs: list[float]
     attention: Tensor | None
 
+    @property
+    def confidence(self) -> float:
+        """Mean token log-probability (EOS included): comparable across lengths, 0 is certain."""
+        return sum(self.token_log_probs) / max(len(self.token_log_probs), 1)
+
+    @property
+    def token_probs(self) -> list[float]:
+        """Probability of each produced token (EOS last, when produced)."""
+        return [math.exp(lp) for lp in self.token_log_probs]
+
 
 @dataclass(frozen=True)
 class Translation:
@@ -72,6 +82,11 @@ class Translation:
     @property
     def score(self) -> float:
         return self.candidates[0].score
+
+    @property
+    def confidence(self) -> float:
+        """The best candidate's mean token log-probability."""
+        return self.candidates[0].confidence
 
 
 class Translator:
