@@ -17,10 +17,9 @@ import torch
 from seq2seq._version import __version__
 from seq2seq.config import save_config
 from seq2seq.errors import InputError, ModelDirError
-from seq2seq.model_dir import load_model_dir
+from seq2seq.model_dir import check_same_vocabulary, load_model_dir
 from seq2seq.training import checkpoint as ckpt
 
-CODEC_FILES = ("src.vocab", "tgt.vocab")  # must be identical for the weights to mean the same
 SOURCES_FILE = "averaged_from.json"
 
 
@@ -51,7 +50,9 @@ def average_checkpoints(sources: Sequence[str | Path], out_dir: str | Path) -> P
     config, model, codec = load_model_dir(first_dir, first_weights)
     total = {name: t.double().clone() for name, t in model.state_dict().items()}
     for model_dir, weights in located[1:]:
-        _check_same_vocabulary(first_dir, model_dir)
+        check_same_vocabulary(
+            [first_dir, model_dir], "only checkpoints that share one vocabulary can be averaged"
+        )
         other_config, other, _ = load_model_dir(model_dir, weights)
         if other_config.model != config.model:
             raise ModelDirError(
@@ -81,13 +82,3 @@ def _locate(source: Path) -> tuple[Path, str]:
     if source.suffix == ".safetensors" and source.is_file():
         return source.parent, source.name
     raise ModelDirError(f"{source}: not a model directory or a .safetensors file inside one")
-
-
-def _check_same_vocabulary(first: Path, other: Path) -> None:
-    for name in CODEC_FILES:
-        a, b = first / name, other / name
-        if a.is_file() and b.is_file() and a.read_bytes() != b.read_bytes():
-            raise ModelDirError(
-                f"{other}: its vocabulary ({name}) differs from {first}'s; only checkpoints "
-                "that share one vocabulary can be averaged"
-            )

@@ -244,7 +244,13 @@ def _search_overrides(args: argparse.Namespace) -> dict[str, object]:
 
 def _add_translate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("translate", help="translate lines from stdin or a file")
-    p.add_argument("model_dir", type=Path)
+    p.add_argument(
+        "model_dirs",
+        type=Path,
+        nargs="+",
+        metavar="MODEL_DIR",
+        help="a model directory; several decode as an ensemble (same vocabularies)",
+    )
     p.add_argument("-i", "--input", type=Path, help="input file (default stdin)")
     p.add_argument("-o", "--output", type=Path, help="output file (default stdout)")
     p.add_argument("--output-format", choices=("text", "json"), default="text")
@@ -261,7 +267,11 @@ def _run_translate(args: argparse.Namespace) -> int:
     from seq2seq.data.corpus import read_lines
     from seq2seq.decoding.translator import Translator
 
-    translator = Translator.load(args.model_dir)
+    translator = (
+        Translator.load(args.model_dirs[0])
+        if len(args.model_dirs) == 1
+        else Translator.load_ensemble(args.model_dirs)
+    )
     lines: Iterable[str] = (
         read_lines(args.input) if args.input else (line.rstrip("\r\n") for line in sys.stdin)
     )

@@ -6,6 +6,7 @@ model is in the directory; nothing is downloaded and loading runs no pickled cod
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from seq2seq.config import Config, load_config
@@ -36,3 +37,26 @@ def load_model_dir(
     )
     load_weights(model, model_dir / weights)
     return config, model.eval(), codec
+
+
+VOCAB_FILES = ("src.vocab", "tgt.vocab")
+
+
+def check_same_vocabulary(model_dirs: Sequence[Path], why: str) -> None:
+    """Raises unless every model directory has the first one's vocabulary files.
+
+    Args:
+        model_dirs: Model directories to compare (the first is the reference).
+        why: What needs them equal, ending the message (``"... can be averaged"``).
+
+    Raises:
+        ModelDirError: Naming the directory and the vocabulary file that differs.
+    """
+    first = model_dirs[0]
+    for other in model_dirs[1:]:
+        for name in VOCAB_FILES:
+            a, b = first / name, other / name
+            if a.is_file() and b.is_file() and a.read_bytes() != b.read_bytes():
+                raise ModelDirError(
+                    f"{other}: its vocabulary ({name}) differs from {first}'s; {why}"
+                )

@@ -24,6 +24,7 @@ from seq2seq.config import SearchConfig, validation_messages
 from seq2seq.data.batching import pad_sequences
 from seq2seq.data.pipeline import TextCodec
 from seq2seq.decoding.beam import beam_search
+from seq2seq.decoding.ensemble import Ensemble
 from seq2seq.decoding.greedy import greedy_search
 from seq2seq.decoding.sampling import sample_search
 from seq2seq.decoding.search import Hypothesis
@@ -115,6 +116,26 @@ class Translator:
 
         config, model, codec = load_model_dir(Path(model_dir))
         return cls(model.to(resolve_device(device, key="device")), codec, config.search)
+
+    @classmethod
+    def load_ensemble(cls, model_dirs: Sequence[str | Path], device: str = "cpu") -> Translator:
+        """Loads several model directories that decode as one :class:`Ensemble`.
+
+        The members must share their vocabularies; tokenizers and search settings come from
+        the first one.
+
+        Raises:
+            ModelDirError: A directory is missing or damaged, or a vocabulary differs.
+        """
+        from seq2seq.model_dir import check_same_vocabulary, load_model_dir
+
+        dirs = [Path(d) for d in model_dirs]
+        check_same_vocabulary(dirs, "ensemble members must share their vocabularies")
+        loaded = [load_model_dir(d) for d in dirs]
+        target = resolve_device(device, key="device")
+        ensemble = Ensemble([model.to(target) for _, model, _ in loaded])
+        config, _, codec = loaded[0]
+        return cls(ensemble, codec, config.search)  # type: ignore[arg-type]
 
     def translate(self, sources: Sequence[str], **search_overrides: object) -> list[Translation]:
         """Translates ``sources``; keyword arguments override ``SearchConfig`` fields.
