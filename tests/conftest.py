@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from seq2seq.config import Config, ModelConfig, load_config
+from seq2seq.errors import ConfigError
 
 SEED = 1234
 MAX_THREADS = 1  # at most 2 (see few_threads)
@@ -137,3 +138,16 @@ def toy_config() -> Callable[..., Config]:
         return load_config(deep_update(TOY_TRAINING, changes))
 
     return make
+
+
+@pytest.fixture(scope="session")
+def model_config_errors() -> Callable[[dict[str, Any]], str]:
+    """Factory: the ``ConfigError`` message for a toy config with this ``model`` section."""
+
+    def errors(model: dict[str, Any]) -> str:
+        raw = {"data": {"corpus": "toy-reverse"}, "train": {"max_steps": 1}, "model": model}
+        with pytest.raises(ConfigError) as info:
+            load_config(raw)
+        return str(info.value)
+
+    return errors

@@ -52,7 +52,7 @@ from seq2seq._version import __version__
 from seq2seq.config import Config, DataConfig, config_to_dict, load_config, save_config
 from seq2seq.configs import resolve_config
 from seq2seq.data.corpus import Pair
-from seq2seq.data.pipeline import Example, TextCodec
+from seq2seq.data.pipeline import Example, TextCodec, within_length_limits
 from seq2seq.decoding.translator import Translator
 from seq2seq.errors import DataError, InputError, ModelDirError
 from seq2seq.model_dir import load_model_dir
@@ -372,8 +372,7 @@ def _steps_per_epoch(
     epoch into ``ceil(kept / batch_size)`` batches.
     """
     kept = sum(
-        len(codec.encode_src(p.src)) <= data.max_src_len
-        and len(codec.encode_tgt(p.tgt)) <= data.max_tgt_len
+        within_length_limits((codec.encode_src(p.src), codec.encode_tgt(p.tgt)), data)
         for p in pairs
     )
     return max(1, math.ceil(kept / batch_size))

@@ -112,6 +112,11 @@ class TrainingData:
     valid_pairs: list[Pair]
 
 
+def within_length_limits(example: Example, cfg: DataConfig) -> bool:
+    """Whether a training pair is kept: at most ``max_src_len`` / ``max_tgt_len`` tokens."""
+    return len(example[0]) <= cfg.max_src_len and len(example[1]) <= cfg.max_tgt_len
+
+
 def load_training_data(
     cfg: DataConfig, model_dir: Path, seed: int, reuse_codec: bool
 ) -> TrainingData:
@@ -129,7 +134,7 @@ def load_training_data(
         codec = TextCodec.build(train_pairs, cfg.tokenizer, seed)
         codec.save(model_dir)
     train = [(codec.encode_src(p.src), codec.encode_tgt(p.tgt)) for p in train_pairs]
-    kept = [ex for ex in train if len(ex[0]) <= cfg.max_src_len and len(ex[1]) <= cfg.max_tgt_len]
+    kept = [ex for ex in train if within_length_limits(ex, cfg)]
     if not kept:
         raise DataError(
             f"data.max_src_len={cfg.max_src_len} / max_tgt_len={cfg.max_tgt_len}: "

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from seq2seq.decoding.greedy import most_probable, one_token_at_a_time
-from seq2seq.decoding.search import Hypothesis
+from seq2seq.decoding.search import Hypothesis, check_search_inputs
 from seq2seq.models.contract import SearchableModel
 
 
@@ -78,14 +78,14 @@ def sample_search(
         tokens = torch.multinomial(filtered.exp().float(), 1, generator=generator).squeeze(1)
         return tokens, log_probs.gather(1, tokens[:, None]).squeeze(1)
 
-    max_lengths = max_lengths.expand(src.size(0)) if max_lengths.dim() == 0 else max_lengths
+    max_lengths = check_search_inputs(src, src_lengths, max_lengths)  # [batch], on src's device
     hyps = one_token_at_a_time(
         model,
         src[rows],
         src_lengths[rows],
         bos_id=bos_id,
         eos_id=eos_id,
-        max_lengths=max_lengths.to(src.device)[rows],
+        max_lengths=max_lengths[rows],
         choose=draw,
     )
     return [hyps[i : i + num_samples] for i in range(0, len(hyps), num_samples)]

@@ -12,6 +12,7 @@ decoder: the key/value cache is exact), padding invariance and consistent batch 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,10 +20,10 @@ import pytest
 import torch
 from torch import Tensor
 
-from seq2seq.config import ModelConfig, load_config
-from seq2seq.errors import ConfigError
+from seq2seq.config import ModelConfig
 from seq2seq.models import Seq2Seq, build_model
 
+ConfigErrors = Callable[[dict[str, Any]], str]  # the conftest fixture
 PAD, BOS = 0, 2
 SRC_VOCAB, TGT_VOCAB = 11, 13
 ATTENTIONS = ["none", "bahdanau", "luong_dot", "luong_general", "luong_concat"]
@@ -370,13 +371,6 @@ def test_select_reorders_encoder_output_and_state_consistently(case: Case | Spec
 # --- configuration rules ---------------------------------------------------------------------
 
 
-def model_config_errors(model: dict[str, Any]) -> str:
-    raw = {"data": {"corpus": "toy-reverse"}, "train": {"max_steps": 1}, "model": model}
-    with pytest.raises(ConfigError) as info:
-        load_config(raw)
-    return str(info.value)
-
-
 @pytest.mark.parametrize(
     ("encoder", "decoder"),
     [
@@ -385,7 +379,7 @@ def model_config_errors(model: dict[str, Any]) -> str:
     ],
 )
 def test_copy_bridge_with_mismatched_sizes_is_a_config_error(
-    encoder: dict[str, Any], decoder: dict[str, Any]
+    encoder: dict[str, Any], decoder: dict[str, Any], model_config_errors: ConfigErrors
 ) -> None:
     message = model_config_errors({"bridge": "copy", "encoder": encoder, "decoder": decoder})
     assert "model" in message
@@ -393,7 +387,9 @@ def test_copy_bridge_with_mismatched_sizes_is_a_config_error(
     assert "linear" in message  # the hint names a bridge that works
 
 
-def test_luong_dot_with_mismatched_widths_is_a_config_error() -> None:
+def test_luong_dot_with_mismatched_widths_is_a_config_error(
+    model_config_errors: ConfigErrors,
+) -> None:
     message = model_config_errors(
         {
             "attention": "luong_dot",
@@ -406,7 +402,9 @@ def test_luong_dot_with_mismatched_widths_is_a_config_error() -> None:
     assert "16" in message and "12" in message
 
 
-def test_tied_embeddings_need_hidden_equal_to_embedding_size() -> None:
+def test_tied_embeddings_need_hidden_equal_to_embedding_size(
+    model_config_errors: ConfigErrors,
+) -> None:
     message = model_config_errors(
         {"decoder": {"hidden_size": 16, "embedding_size": 8, "tie_embeddings": True}}
     )
@@ -414,7 +412,7 @@ def test_tied_embeddings_need_hidden_equal_to_embedding_size() -> None:
     assert "16" in message and "8" in message
 
 
-def test_every_model_problem_is_reported_at_once() -> None:
+def test_every_model_problem_is_reported_at_once(model_config_errors: ConfigErrors) -> None:
     message = model_config_errors(
         {
             "bridge": "copy",

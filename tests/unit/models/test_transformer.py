@@ -3,6 +3,7 @@ per-layer/per-head attention maps, its configuration rules, and bf16 autocast.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -11,11 +12,12 @@ from torch import Tensor
 
 from seq2seq.config import ModelConfig, load_config
 from seq2seq.decoding import greedy_search
-from seq2seq.errors import ConfigError, InputError, Seq2SeqError
+from seq2seq.errors import InputError, Seq2SeqError
 from seq2seq.models import Seq2Seq, build_model
 from seq2seq.models.embeddings import LearnedPositions, SinusoidalPositions, sinusoidal_table
 from seq2seq.models.transformer import TransformerDecoder
 
+ConfigErrors = Callable[[dict[str, Any]], str]  # the conftest fixture
 PAD, BOS, EOS = 0, 2, 3
 VOCAB = 15
 
@@ -176,13 +178,6 @@ def test_learned_positions_past_their_table_are_an_input_error() -> None:
 # --- configuration ---------------------------------------------------------------------------
 
 
-def config_errors(model: dict[str, Any]) -> str:
-    raw = {"data": {"corpus": "toy-reverse"}, "train": {"max_steps": 1}, "model": model}
-    with pytest.raises(ConfigError) as info:
-        load_config(raw)
-    return str(info.value)
-
-
 @pytest.mark.parametrize(
     ("model", "expected"),
     [
@@ -218,9 +213,9 @@ def config_errors(model: dict[str, Any]) -> str:
     ids=["heads", "embedding", "bidirectional", "rnn-attention", "rnn-multihead", "norm"],
 )
 def test_transformer_config_errors_name_the_key_and_the_rule(
-    model: dict[str, Any], expected: list[str]
+    model: dict[str, Any], expected: list[str], model_config_errors: ConfigErrors
 ) -> None:
-    message = config_errors(model)
+    message = model_config_errors(model)
     for part in expected:
         assert part in message
 
@@ -230,10 +225,12 @@ def test_a_transformer_decoder_defaults_to_multihead_attention() -> None:
     assert ModelConfig.model_validate({}).attention == "luong_general"
 
 
-def test_copy_bridge_from_a_transformer_counts_one_summary_layer() -> None:
+def test_copy_bridge_from_a_transformer_counts_one_summary_layer(
+    model_config_errors: ConfigErrors,
+) -> None:
     ok = {"encoder": transformer(), "decoder": {"type": "gru", "hidden_size": 16}}
     ModelConfig.model_validate({**ok, "bridge": "copy"})
-    message = config_errors(
+    message = model_config_errors(
         {
             "encoder": transformer(),
             "decoder": {"type": "gru", "hidden_size": 16, "layers": 2},
