@@ -99,24 +99,37 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="bible-en-es: rebuild from the Debian SWORD modules and compare",
     )
+    prep.add_argument(
+        "--from",
+        dest="from_dir",
+        type=Path,
+        metavar="DIR",
+        help="Debian corpora: read already-downloaded inputs instead of running apt (an apt "
+        "lists folder for debian-summaries/debian-cloze-qa; .deb files or extracted package "
+        "trees for gettext-multi)",
+    )
     prep.add_argument("-o", "--output", type=Path, default=None, help="output directory")
     prep.set_defaults(handler=_run_data_prepare)
 
 
 def _run_data_list(_args: argparse.Namespace) -> int:
-    from seq2seq.data.builtin import CORPORA
+    from seq2seq.data.builtin import CORPORA, listed_sizes
 
     for info in CORPORA.values():
-        print(f"{info.name:<14} {info.task:<12} {info.pairs}")
-        print(f"{'':<14} {info.description}; licence: {info.licence}")
+        print(f"{info.name:<18} {info.task:<13} {listed_sizes(info)}")
+        print(f"{'':<18} {info.description}; licence: {info.licence}")
     return 0
 
 
 def _run_data_prepare(args: argparse.Namespace) -> int:
-    from seq2seq.data.builtin import CORPORA, cache_dir, corpus_files
+    from seq2seq.data.builtin import CORPORA, PREPARERS, cache_dir, corpus_files, prepare_corpus
 
     if args.name not in CORPORA:
         raise InputError(f"unknown corpus {args.name!r}; choose one of {', '.join(CORPORA)}")
+    if args.name in PREPARERS:
+        return _print_prepared(prepare_corpus(args.name, args.output, args.from_dir))
+    if args.from_dir is not None:
+        raise InputError(f"--from applies only to {', '.join(PREPARERS)}, not {args.name}")
     if args.from_sword:
         if args.name != "bible-en-es":
             raise InputError("--from-sword applies only to bible-en-es")
@@ -134,6 +147,18 @@ def _run_data_prepare(args: argparse.Namespace) -> int:
         return 0
     for split, path in corpus_files(args.name).items():
         print(f"{split}: {path}")
+    return 0
+
+
+def _print_prepared(result: Any) -> int:
+    """Prints where a Debian corpus lies and its line counts (a ``Prepared`` result)."""
+    folder = result.paths["train"].parent
+    if result.reused:
+        print(f"{result.name}: reusing the prepared corpus in {folder} (delete it to rebuild)")
+    else:
+        print(f"{result.name}: prepared in {result.info.get('seconds', 0):.1f} s -> {folder}")
+    for split, path in result.paths.items():
+        print(f"{split}: {path} ({result.counts[split]:,} lines)")
     return 0
 
 
@@ -225,6 +250,30 @@ def _add_search_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-k", type=int, help="sample from the k most probable tokens")
     p.add_argument("--top-p", type=float, help="sample from the nucleus of this mass")
     p.add_argument("--seed", type=int, help="seed for reproducible samples")
+    p.add_argument(
+        "--length-penalty-type",
+        choices=("none", "average", "gnmt"),
+        help="beam ranking: log-prob / 1 (none), / length (average), / GNMT lp (gnmt)",
+    )
+    p.add_argument("--coverage-penalty", type=float, help="GNMT coverage beta (0 = off)")
+    p.add_argument("--min-len", type=int, help="fewest output tokens before EOS")
+    p.add_argument("--min-len-ratio", type=float, help="fewest output tokens per source token")
+    p.add_argument(
+        "--no-repeat-ngram-size", type=int, help="no n-gram of this size twice (0 = off)"
+    )
+    p.add_argument(
+        "--early-stopping",
+        action=argparse.BooleanOptionalAction,
+        help="beam: end a sentence once no live beam can beat its n-best finished ones",
+    )
+    p.add_argument(
+        "--mbr",
+        action="store_const",
+        const=True,
+        help="minimum Bayes risk: pick the candidate the other candidates agree with most",
+    )
+    p.add_argument("--mbr-candidates", type=int, help="MBR: samples (--sample) or beam n-best")
+    p.add_argument("--mbr-metric", choices=("chrf", "bleu"), help="MBR: sentence-level utility")
 
 
 def _search_overrides(args: argparse.Namespace) -> dict[str, object]:
@@ -238,6 +287,15 @@ def _search_overrides(args: argparse.Namespace) -> dict[str, object]:
         "top_k",
         "top_p",
         "seed",
+        "length_penalty_type",
+        "coverage_penalty",
+        "min_len",
+        "min_len_ratio",
+        "no_repeat_ngram_size",
+        "early_stopping",
+        "mbr",
+        "mbr_candidates",
+        "mbr_metric",
     )
     return {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
 
@@ -255,6 +313,18 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", type=Path, help="output file (default stdout)")
     p.add_argument("--output-format", choices=("text", "json"), default="text")
     p.add_argument(
+        "--input-format",
+        choices=("text", "json"),
+        default="text",
+        help='json: one {"text": ..., "constraints": [...]} object per line',
+    )
+    p.add_argument(
+        "--constraints",
+        type=Path,
+        metavar="FILE",
+        help="JSON lines: per input line, a list of phrases the output must contain",
+    )
+    p.add_argument(
         "--with-attention",
         action="store_true",
         help="json: add each candidate's attention (output x source tokens)",
@@ -264,6 +334,7 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_translate(args: argparse.Namespace) -> int:
+    from seq2seq.data.constraints import translation_input
     from seq2seq.data.corpus import read_lines
     from seq2seq.decoding.translator import Translator
 
@@ -275,9 +346,14 @@ def _run_translate(args: argparse.Namespace) -> int:
     lines: Iterable[str] = (
         read_lines(args.input) if args.input else (line.rstrip("\r\n") for line in sys.stdin)
     )
+    lines, constraints = translation_input(
+        lines, str(args.input or "<stdin>"), args.input_format, args.constraints
+    )
     out: TextIO = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
     try:
-        for translation in translator.translate_stream(lines, **_search_overrides(args)):
+        for translation in translator.translate_stream(
+            lines, constraints=constraints, **_search_overrides(args)
+        ):
             out.write(_format(translation, args.output_format, args.with_attention) + "\n")
             out.flush()
     finally:
@@ -314,6 +390,8 @@ def _candidate_record(candidate: Any, with_attention: bool) -> dict[str, Any]:
         "token_log_probs": candidate.token_log_probs,
         "token_probs": candidate.token_probs,
     }
+    if candidate.mbr_utility is not None:
+        record["mbr_utility"] = candidate.mbr_utility
     if with_attention:
         weights = candidate.attention
         record["attention"] = (
@@ -323,10 +401,22 @@ def _candidate_record(candidate: Any, with_attention: bool) -> dict[str, Any]:
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="translate a source file and score it against references")
+    p = sub.add_parser(
+        "evaluate", help="translate a source file (or a data split) and score it against references"
+    )
     p.add_argument("model_dir", type=Path)
-    p.add_argument("--src", type=Path, required=True, help="source file, one sentence a line")
-    p.add_argument("--ref", type=Path, required=True, help="reference file, line-aligned")
+    p.add_argument("--src", type=Path, help="source file, one input a line")
+    p.add_argument("--ref", type=Path, help="reference file, line-aligned")
+    p.add_argument(
+        "--split",
+        choices=("dev", "test"),
+        help="instead of --src/--ref: this split of the model's own data config",
+    )
+    p.add_argument(
+        "--metrics",
+        help="comma-separated, from bleu,chrf,rouge,em,f1 (default by data.task: translation "
+        "bleu,chrf; summarization rouge; qa em,f1)",
+    )
     p.add_argument("--hyp-output", type=Path, help="also write the translations here")
     _add_search_flags(p)
     p.set_defaults(handler=_run_evaluate)
@@ -334,10 +424,27 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 def _run_evaluate(args: argparse.Namespace) -> int:
     from seq2seq.decoding.translator import Translator
-    from seq2seq.evaluation import evaluate_files
+    from seq2seq.evaluation import evaluate_files, evaluate_split
+    from seq2seq.metrics import TASK_METRICS, parse_metrics
+    from seq2seq.model_dir import load_model_dir
 
-    translator = Translator.load(args.model_dir)
-    scores, hypotheses = evaluate_files(translator, args.src, args.ref, **_search_overrides(args))
+    if args.split and (args.src or args.ref):
+        raise InputError("evaluate: give either --split or --src and --ref, not both")
+    if not args.split and not (args.src and args.ref):
+        raise InputError("evaluate: give --src FILE and --ref FILE, or --split dev|test")
+    chosen = parse_metrics(args.metrics) if args.metrics is not None else None
+    config, model, codec = load_model_dir(args.model_dir)
+    translator = Translator(model, codec, config.search)
+    metrics = chosen or TASK_METRICS[config.data.task]
+    search = _search_overrides(args)
+    if args.split:
+        scores, hypotheses = evaluate_split(
+            translator, config.data, args.split, metrics=metrics, **search
+        )
+    else:
+        scores, hypotheses = evaluate_files(
+            translator, args.src, args.ref, metrics=metrics, **search
+        )
     if args.hyp_output:
         args.hyp_output.write_text("".join(h + "\n" for h in hypotheses), encoding="utf-8")
     for score in scores:

@@ -8,12 +8,21 @@ the value and what is allowed. Code below the builders receives plain arguments,
 from __future__ import annotations
 
 import copy
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from seq2seq.data.languages import is_language_code
 from seq2seq.errors import ConfigError
 
 LayerType = Literal["rnn", "lstm", "gru", "transformer"]
@@ -21,6 +30,7 @@ AttentionType = Literal[
     "none", "bahdanau", "luong_dot", "luong_general", "luong_concat", "multihead"
 ]
 Precision = Literal["auto", "fp32", "bf16"]
+MbrMetric = Literal["chrf", "bleu"]
 
 
 class _Section(BaseModel):
@@ -76,6 +86,25 @@ class DataConfig(_Section):
     max_src_len: int = Field(100, ge=1, description="training pairs longer (in tokens) are dropped")
     max_tgt_len: int = Field(100, ge=1)
     skip_bad_lines: bool = False
+    task: Literal["translation", "summarization", "qa"] = Field(
+        "translation", description="picks the default metrics of `seq2seq evaluate`"
+    )
+    languages: tuple[str, ...] | None = Field(
+        None, min_length=1, description="keep only sources tagged <2xx> for these codes xx"
+    )
+
+    @field_validator("languages")
+    @classmethod
+    def _language_codes(cls, languages: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        for code in languages or ():
+            if not is_language_code(code):
+                raise ValueError(
+                    f"{code!r} is not a language code; use 2-3 letters with an optional "
+                    "region (de, pt_BR): de keeps the lines tagged <2de>"
+                )
+        if languages and len(set(languages)) < len(languages):
+            raise ValueError("a language is listed twice")
+        return languages
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:
@@ -145,6 +174,13 @@ class DecoderConfig(_StackConfig):
     tie_embeddings: bool = Field(False, description="output layer shares the target embedding")
 
 
+# ``model.copy`` is the pointer-generator switch's natural name; pydantic warns that it hides
+# the deprecated ``BaseModel.copy`` (``model_copy`` replaces it), which nothing here uses.
+warnings.filterwarnings(
+    "ignore", message='Field name "copy" in "ModelConfig" shadows', category=UserWarning
+)
+
+
 class ModelConfig(_Section):
     encoder: EncoderConfig = EncoderConfig()
     decoder: DecoderConfig = DecoderConfig()
@@ -155,6 +191,12 @@ class ModelConfig(_Section):
         "linear", description="encoder summary -> RNN decoder state (a Transformer has none)"
     )
     share_embeddings: bool = Field(False, description="source and target share one embedding")
+    copy: bool = Field(
+        False, description="pointer-generator: copy source tokens, OOVs included (joint vocab)"
+    )
+    coverage: bool = Field(
+        False, description="coverage vector in the attention (RNN decoders, additive attention)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -205,9 +247,30 @@ class ModelConfig(_Section):
                 f"decoder.tie_embeddings needs decoder.hidden_size ({dec.hidden_size}) == "
                 f"decoder.embedding_size ({dec.embedding_size})"
             )
+        problems += _copy_coverage_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+def _copy_coverage_problems(cfg: ModelConfig) -> list[str]:
+    """What ``model.copy`` and ``model.coverage`` need from the rest of the model section."""
+    problems = []
+    if cfg.copy and cfg.attention == "none":
+        problems.append(
+            "copy needs attention (its copy distribution); set model.attention, e.g. 'bahdanau'"
+        )
+    if cfg.coverage and cfg.decoder.type == "transformer":
+        problems.append(
+            "coverage applies to RNN decoders only; set model.coverage: false for a Transformer "
+            "decoder"
+        )
+    elif cfg.coverage and cfg.attention not in ("bahdanau", "luong_concat"):
+        problems.append(
+            f"coverage needs an additive attention ('bahdanau' or 'luong_concat'), got "
+            f"{cfg.attention!r}"
+        )
+    return problems
 
 
 class TrainConfig(_Section):
@@ -223,6 +286,9 @@ class TrainConfig(_Section):
     plateau_patience: int = Field(2, ge=0, description="validations without improvement")
     min_lr: float = Field(0.0, ge=0)
     label_smoothing: float = Field(0.0, ge=0, lt=1)
+    coverage_loss_weight: float = Field(
+        0.0, ge=0, description="coverage loss weight (model.coverage; See et al.: 1.0 at the end)"
+    )
     clip_grad_norm: float | None = Field(1.0, gt=0)
     batch_size: int | None = Field(None, ge=1, description="sentences per batch (cap)")
     batch_tokens: int | None = Field(4096, ge=1, description="padded tokens per batch (cap)")
@@ -271,11 +337,54 @@ class SearchConfig(_Section):
     top_k: int = Field(0, ge=0, description="sampling: keep the k most probable tokens (0 = all)")
     top_p: float = Field(1.0, gt=0, le=1, description="sampling: nucleus mass kept (1 = all)")
     seed: int | None = Field(None, description="sampling: seed for reproducible samples")
+    length_penalty_type: Literal["none", "average", "gnmt"] = Field(
+        "gnmt",
+        description="beam ranking: log-prob / 1 (none), / length (average), / GNMT lp (gnmt)",
+    )
+    coverage_penalty: float = Field(
+        0.0, ge=0, description="GNMT coverage beta (beam search, attentional models); 0 = off"
+    )
+    min_len: int = Field(0, ge=0, description="fewest output tokens before EOS (EOS not counted)")
+    min_len_ratio: float = Field(
+        0.0, ge=0, description="fewest output tokens per source token; the larger minimum wins"
+    )
+    no_repeat_ngram_size: int = Field(
+        0, ge=0, description="no n-gram of this size occurs twice in an output; 0 = off"
+    )
+    early_stopping: bool = Field(
+        False,
+        description="beam: end a row once no live beam can beat its n_best finished ones",
+    )
+    mbr: bool = Field(
+        False, description="minimum Bayes risk: pick the candidate the others agree with most"
+    )
+    mbr_candidates: int = Field(
+        16, ge=2, description="mbr: candidates compared (samples if sample, else beam n-best)"
+    )
+    mbr_metric: MbrMetric = Field("chrf", description="mbr: sentence-level utility (sacrebleu)")
 
     @model_validator(mode="after")
     def _n_best(self) -> SearchConfig:
-        if not self.sample and self.n_best > self.beam_size:
+        if not self.sample and not self.mbr and self.n_best > self.beam_size:
             raise ValueError(f"n_best ({self.n_best}) must be <= beam_size ({self.beam_size})")
+        return self
+
+    @model_validator(mode="after")
+    def _mbr_n_best(self) -> SearchConfig:
+        if self.mbr and self.n_best > self.mbr_candidates:
+            raise ValueError(
+                f"n_best ({self.n_best}) must be <= mbr_candidates ({self.mbr_candidates}): "
+                "MBR returns its candidates ranked by expected utility"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _min_len(self) -> SearchConfig:
+        if self.min_len >= self.max_len:
+            raise ValueError(
+                f"min_len ({self.min_len}) must be < max_len ({self.max_len}): max_len counts "
+                "the EOS token, min_len does not"
+            )
         return self
 
 
@@ -328,6 +437,15 @@ class Config(_Section):
     def _shared_vocab(self) -> Config:
         if self.model.share_embeddings and not self.data.tokenizer.joint:
             raise ValueError("model.share_embeddings needs data.tokenizer.joint: true")
+        if self.model.copy and not self.data.tokenizer.joint:
+            raise ValueError(
+                "model.copy needs data.tokenizer.joint: true (copied source ids are target ids)"
+            )
+        if self.train.coverage_loss_weight > 0 and not self.model.coverage:
+            raise ValueError(
+                f"train.coverage_loss_weight {self.train.coverage_loss_weight} needs "
+                "model.coverage: true (or set it to 0)"
+            )
         return self
 
 

@@ -128,7 +128,7 @@ def summary_for(target: str) -> str:
 
     from seq2seq.config import load_config
     from seq2seq.configs import resolve_config
-    from seq2seq.data.pipeline import TextCodec, read_split, split_paths
+    from seq2seq.data.pipeline import TextCodec, read_data_split
     from seq2seq.model_dir import load_model_dir
     from seq2seq.models import build_model
 
@@ -136,7 +136,7 @@ def summary_for(target: str) -> str:
         config, model, _ = load_model_dir(Path(target))
     else:
         config = load_config(resolve_config(target))
-        pairs = read_split(split_paths(config.data)["train"], config.data.skip_bad_lines)
+        pairs = read_data_split(config.data, "train")  # as train reads it: data.languages
         codec = TextCodec.build(pairs, config.data.tokenizer, config.train.seed)
         model = build_model(
             config.model, len(codec.src_vocab), len(codec.tgt_vocab), codec.tgt_vocab.pad_id

@@ -2,7 +2,11 @@
 
 Training data comes either as one TSV file (``source<TAB>target`` per line) or as two parallel
 plain-text files (line i of each forms a pair); either may be gzip-compressed (detected from the
-file's first bytes). Translation input is read line by line with :func:`read_lines`.
+file's first bytes). A TSV line may hold more than two fields, as a QA corpus does
+(``question<TAB>context<TAB>answer``): the last field is the target and the others are joined
+into one source with the ``<sep>`` token (``question <sep> context``, see
+:mod:`seq2seq.data.fields`). Every line of a file must have as many fields as its first one.
+Translation input is read line by line with :func:`read_lines`.
 
 Every malformed input raises :class:`~seq2seq.errors.DataError` with a one-line message naming
 ``file:line``, the problem and what is allowed. With ``skip_bad_lines=True`` problems confined to
@@ -22,13 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, NoReturn
 
+from seq2seq.data.fields import join_fields
 from seq2seq.errors import DataError
 
 logger = logging.getLogger(__name__)
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _BINARY_HINT = "(is this a binary file?)"
-_TSV_FORMAT = "expected 2 tab-separated fields (source<TAB>target)"
 _NEED_BOTH = "every pair needs text on both sides"
 
 
@@ -37,7 +41,8 @@ class Pair:
     """One training example as text.
 
     Attributes:
-        src: Source text, surrounding whitespace stripped.
+        src: Source text, surrounding whitespace stripped; the source fields of a TSV line
+            with more than two fields, joined by ``" <sep> "``.
         tgt: Target text, surrounding whitespace stripped.
         origin: ``"path:line"`` where the pair was read, for error messages.
     """
@@ -92,8 +97,9 @@ def iter_pairs(
     problems and a line-count mismatch are raised while iterating.
 
     Args:
-        path: A TSV file (``source<TAB>target`` per line) if ``tgt_path`` is None, else the
-            source side of two parallel plain-text files. ``.gz`` content is detected.
+        path: A TSV file (``source<TAB>target``, or ``source 1<TAB>...<TAB>target`` per line)
+            if ``tgt_path`` is None, else the source side of two parallel plain-text files.
+            ``.gz`` content is detected.
         tgt_path: Target side of parallel files, or None for TSV input.
         skip_bad_lines: Skip (and log once) lines that are ragged, empty on one side or not
             text, instead of raising.
@@ -141,14 +147,16 @@ def _iter_text_lines(path: str) -> Iterator[str]:
 
 def _iter_tsv(path: str, log: _BadLineLog) -> Iterator[Pair]:
     num_good = 0
+    width: tuple[int, int] | None = None  # (fields per line, the good line that set it)
     for line_no, raw in _raw_lines(path):
         try:
-            src, tgt = _split_tsv(_decode_line(raw, line_no))
+            fields = _split_tsv(_decode_line(raw, line_no), width)
         except _BadLine as bad:
             log.bad(path, line_no, str(bad))
             continue
+        width = width or (len(fields), line_no)
         num_good += 1
-        yield Pair(src, tgt, f"{path}:{line_no}")
+        yield Pair(join_fields(fields[:-1]), fields[-1], f"{path}:{line_no}")
     log.finish(num_good)
 
 
@@ -200,19 +208,51 @@ def _raise_length_mismatch(
     )
 
 
-def _split_tsv(text: str) -> tuple[str, str]:
-    """Split a TSV line into stripped (source, target) or raise _BadLine."""
+def _split_tsv(text: str, width: tuple[int, int] | None) -> list[str]:
+    """Split a TSV line into its stripped fields (sources, then the target) or raise _BadLine.
+
+    Args:
+        text: The decoded line.
+        width: ``(fields per line, line that set it)`` once a good line was read, else None.
+    """
+    expected = _tsv_format(width[0] if width else None)
     if not text.strip():
-        raise _BadLine(f"empty line, {_TSV_FORMAT}")
-    fields = text.split("\t")
-    if len(fields) != 2:
-        raise _BadLine(f"{_TSV_FORMAT}, found {len(fields)}")
-    src, tgt = fields[0].strip(), fields[1].strip()
-    if not src:
-        raise _BadLine(f"empty source: {_NEED_BOTH}")
-    if not tgt:
-        raise _BadLine(f"empty target: {_NEED_BOTH}")
-    return src, tgt
+        raise _BadLine(f"empty line, {expected}")
+    fields = [field.strip() for field in text.split("\t")]
+    if width is None and len(fields) < 2:
+        raise _BadLine(f"{expected}, found {len(fields)}")
+    if width is not None and len(fields) != width[0]:
+        raise _BadLine(
+            f"{expected}, found {len(fields)}; every line must have as many fields as "
+            f"line {width[1]}"
+        )
+    for index, field in enumerate(fields, start=1):
+        if not field:
+            raise _BadLine(f"{_field_name(index, len(fields))}: {_NEED_BOTH}")
+    return fields
+
+
+def _tsv_format(num_fields: int | None) -> str:
+    """What a TSV line must look like, once the file's field count is known (or not yet)."""
+    if num_fields is None:
+        return (
+            "expected 2 or more tab-separated fields (source<TAB>target, or "
+            "source 1<TAB>...<TAB>source N<TAB>target)"
+        )
+    if num_fields == 2:
+        return "expected 2 tab-separated fields (source<TAB>target)"
+    return (
+        f"expected {num_fields} tab-separated fields ({num_fields - 1} source fields, then target)"
+    )
+
+
+def _field_name(index: int, num_fields: int) -> str:
+    """``empty source``/``empty target``, numbering the source fields when there are several."""
+    if index == num_fields:
+        return "empty target"
+    if num_fields == 2:
+        return "empty source"
+    return f"empty source field {index} of {num_fields - 1}"
 
 
 def _decode_line(raw: bytes, line_no: int) -> str:

@@ -14,7 +14,9 @@ from pathlib import Path
 
 from seq2seq.config import CorpusFile, DataConfig, ParallelFiles, TokenizerConfig
 from seq2seq.data.builtin import corpus_files
+from seq2seq.data.copy_vocab import encode_copy_example
 from seq2seq.data.corpus import Pair, read_pairs
+from seq2seq.data.languages import keep_languages
 from seq2seq.data.tokenizers import Tokenizer, load_tokenizer, train_tokenizer
 from seq2seq.data.vocab import Vocab
 from seq2seq.errors import DataError
@@ -104,6 +106,25 @@ def read_split(spec: CorpusFile, skip_bad_lines: bool = False) -> list[Pair]:
     return read_pairs(spec, skip_bad_lines=skip_bad_lines)
 
 
+def read_data_split(cfg: DataConfig, split: str) -> list[Pair]:
+    """The pairs of one split (``train``, ``dev`` or ``test``) exactly as training reads them:
+    multi-field sources joined with ``<sep>``, only the ``data.languages`` when set.
+
+    Raises:
+        DataError: The split is not configured, or a file is unreadable or malformed.
+    """
+    paths = split_paths(cfg)
+    if split not in paths:
+        key = {"dev": "valid"}.get(split, split)
+        raise DataError(f"data.{key} is not set: there is no {split} split to read")
+    pairs = read_split(paths[split], cfg.skip_bad_lines)
+    if cfg.languages is None:
+        return pairs
+    spec = paths[split]
+    label = spec.src if isinstance(spec, ParallelFiles) else spec
+    return keep_languages(pairs, cfg.languages, str(label))
+
+
 @dataclass(frozen=True)
 class TrainingData:
     codec: TextCodec
@@ -118,22 +139,23 @@ def within_length_limits(example: Example, cfg: DataConfig) -> bool:
 
 
 def load_training_data(
-    cfg: DataConfig, model_dir: Path, seed: int, reuse_codec: bool
+    cfg: DataConfig, model_dir: Path, seed: int, reuse_codec: bool, copy_source: bool = False
 ) -> TrainingData:
     """Reads the splits, builds (or reloads, when resuming) the codec, and encodes the pairs.
 
     Training pairs longer than ``max_src_len`` / ``max_tgt_len`` tokens are dropped (logged);
-    validation pairs are all kept so scores compare across runs.
+    validation pairs are all kept so scores compare across runs. ``copy_source`` (a
+    pointer-generator, ``model.copy``) encodes with per-sentence extended ids for OOV tokens
+    (see :mod:`seq2seq.data.copy_vocab`).
     """
-    paths = split_paths(cfg)
-    train_pairs = read_split(paths["train"], cfg.skip_bad_lines)
-    valid_pairs = read_split(paths["dev"], cfg.skip_bad_lines)
+    train_pairs = read_data_split(cfg, "train")
+    valid_pairs = read_data_split(cfg, "dev")
     if reuse_codec:
         codec = TextCodec.load(model_dir, cfg.tokenizer)
     else:
         codec = TextCodec.build(train_pairs, cfg.tokenizer, seed)
         codec.save(model_dir)
-    train = [(codec.encode_src(p.src), codec.encode_tgt(p.tgt)) for p in train_pairs]
+    train = encode_pairs(codec, train_pairs, copy_source)
     kept = [ex for ex in train if within_length_limits(ex, cfg)]
     if not kept:
         raise DataError(
@@ -146,5 +168,12 @@ def load_training_data(
             len(train) - len(kept),
             len(train),
         )
-    valid = [(codec.encode_src(p.src), codec.encode_tgt(p.tgt)) for p in valid_pairs]
+    valid = encode_pairs(codec, valid_pairs, copy_source)
     return TrainingData(codec, kept, valid, valid_pairs)
+
+
+def encode_pairs(codec: TextCodec, pairs: Sequence[Pair], copy_source: bool) -> list[Example]:
+    """Pairs -> id examples; with ``copy_source``, OOV source tokens get extended ids."""
+    if copy_source:
+        return [encode_copy_example(codec, p) for p in pairs]
+    return [(codec.encode_src(p.src), codec.encode_tgt(p.tgt)) for p in pairs]

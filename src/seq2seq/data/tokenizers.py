@@ -9,6 +9,9 @@ Three kinds, chosen by one plain dict in :func:`train_tokenizer` / :func:`load_t
 - ``word``: whitespace split, decoding joins with a single space.
 - ``sentencepiece``: subword pieces (unigram or BPE) learned from the training text
   (Kudo & Richardson, 2018, https://arxiv.org/abs/1808.06226).
+
+Every kind keeps the task's special tokens (``<sep>``, ``<blank>``, language tags ``<2xx>``;
+see :mod:`seq2seq.data.fields`) as single tokens.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Protocol
 
 import sentencepiece as spm
 
+from seq2seq.data.fields import is_special, sentencepiece_symbols, split_special
 from seq2seq.errors import ConfigError, DataError, ModelDirError
 
 SPACE = "▁"  # U+2581, the same visible space marker sentencepiece uses
@@ -51,14 +55,19 @@ class Tokenizer(Protocol):
 class CharTokenizer:
     """One token per character; spaces become ``▁`` so they survive as visible tokens.
 
-    A literal ``▁`` in the text decodes to a space (the marker is reserved).
+    A literal ``▁`` in the text decodes to a space (the marker is reserved). Special tokens
+    (``<sep>``, ``<blank>``, ``<2de>``) stay whole.
     """
 
     kind: str = "char"
 
     def encode(self, text: str) -> list[str]:
-        """Return one token per character of ``text``."""
-        return [SPACE if char == " " else char for char in text]
+        """Return one token per character of ``text``, and one per special token."""
+        return [
+            token
+            for piece in split_special(text)
+            for token in ([piece] if is_special(piece) else _chars(piece))
+        ]
 
     def decode(self, tokens: list[str]) -> str:
         """Concatenate tokens, turning ``▁`` back into spaces."""
@@ -68,14 +77,25 @@ class CharTokenizer:
         """Nothing to save: a char tokenizer has no learned state."""
 
 
+def _chars(text: str) -> list[str]:
+    return [SPACE if char == " " else char for char in text]
+
+
 class WordTokenizer:
-    """Whitespace tokenization; runs of whitespace decode to one space."""
+    """Whitespace tokenization; runs of whitespace decode to one space.
+
+    Special tokens are cut from the words they touch (``<blank>.`` gives ``<blank>``, ``.``).
+    """
 
     kind: str = "word"
 
     def encode(self, text: str) -> list[str]:
-        """Split ``text`` on whitespace."""
-        return text.split()
+        """Split ``text`` on whitespace and around special tokens."""
+        return [
+            token
+            for piece in split_special(text)
+            for token in ([piece] if is_special(piece) else piece.split())
+        ]
 
     def decode(self, tokens: list[str]) -> str:
         """Join tokens with single spaces."""
@@ -89,9 +109,10 @@ class SentencePieceTokenizer:
     """Subword tokenizer backed by a trained sentencepiece model.
 
     Sentencepiece's own BOS/EOS/PAD are disabled (``Vocab`` adds the specials); its ``<unk>``
-    stays at piece id 0. Its default ``nmt_nfkc`` normalization applies, so text that NFKC
-    changes (ligatures, full-width forms) or that has repeated spaces does not round-trip
-    exactly.
+    stays at piece id 0. ``<sep>``, ``<blank>`` and the language tags of the training text are
+    user-defined symbols, always one piece; the model file stores them. Its default
+    ``nmt_nfkc`` normalization applies, so text that NFKC changes (ligatures, full-width forms)
+    or that has repeated spaces does not round-trip exactly.
     """
 
     kind: str = "sentencepiece"
@@ -129,13 +150,13 @@ class SentencePieceTokenizer:
                 f"sentencepiece model_type {model_type!r} is not one of "
                 f"{', '.join(SENTENCEPIECE_MODEL_TYPES)}"
             )
-        sentences = _non_blank(texts)
+        sentences = list(_non_blank(texts))
         model = io.BytesIO()
         # The seed is global state in sentencepiece; set it right before training.
         spm.set_random_generator_seed(seed)
         try:
             spm.SentencePieceTrainer.train(
-                sentence_iterator=sentences,
+                sentence_iterator=iter(sentences),
                 model_writer=model,
                 vocab_size=vocab_size,
                 model_type=model_type,
@@ -145,6 +166,7 @@ class SentencePieceTokenizer:
                 eos_id=-1,
                 pad_id=-1,
                 unk_id=0,
+                user_defined_symbols=sentencepiece_symbols(sentences),
                 input_sentence_size=_MAX_TRAINING_SENTENCES,
                 shuffle_input_sentence=True,
                 minloglevel=2,

@@ -1,5 +1,5 @@
-"""Batched beam search with the GNMT length penalty (Wu et al. 2016, "Google's Neural Machine
-Translation System", section 7).
+"""Batched beam search with length and coverage penalties (Wu et al. 2016, "Google's Neural
+Machine Translation System", section 7).
 
 Every row of the batch keeps ``beam_size`` hypotheses; all ``batch * beam_size`` of them advance
 through one ``decode_step`` call per target position, and the bookkeeping (scores, lengths,
@@ -10,25 +10,41 @@ are used, so any model family works.
 Finished hypotheses keep their slot: a beam that produced EOS (or whose row reached its maximum
 length) is *frozen*, its only extension costs nothing and carries it unchanged, so it keeps
 competing with the live beams for the ``beam_size`` places (as in GNMT and TensorFlow's
-``BeamSearchDecoder``). Candidates are ranked by ``log_prob / lp(length)``.
+``BeamSearchDecoder``). Candidates are ranked by ``log_prob / lp(length) + cp`` (see
+``penalties.py``: the length normaliser ``none``/``average``/``gnmt`` and the coverage penalty,
+computed from the attention history the beams keep). Step rules (``rules.py``: minimum length,
+no repeated n-grams) forbid tokens before the candidates are ranked.
 
 Stopping rule: the search stops when every beam of every row is frozen, i.e. finished with EOS
 or cut at its row's maximum length; it never needs more than ``max(max_lengths)`` steps.
 Hypotheses cut at the maximum length are returned with ``finished=False``.
+
+Early stopping (``early_stopping=True``) ends a row sooner: after each step, once the row's
+``n_best`` best-scoring beams are all finished and the worst of them scores at least the
+optimistic bound of every live beam (``log_prob / lp(row max length)``, the best score any
+continuation can reach; see :meth:`HypothesisScorer.upper_bound`), the row's live beams are
+dropped. Its ``n_best`` finished hypotheses are then what it returns, and the search ends as
+soon as every row has ended (a row that ended still rides along in ``decode_step`` until then).
+No continuation of a dropped beam could have outscored them, so the best hypothesis returned is
+never worse than without early stopping; with ``length_penalty_type="none"`` (and no coverage
+penalty) a live beam's extensions cannot even outrank the finished ones, so the results are the
+same.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
 
+from seq2seq.decoding.penalties import HypothesisScorer
+from seq2seq.decoding.rules import StepRule, apply_rules
 from seq2seq.decoding.search import (
     Hypothesis,
     append_attention,
     check_search_inputs,
-    gnmt_length_penalty,
     make_hypothesis,
     mask_bos,
 )
@@ -69,6 +85,10 @@ def beam_search(
     beam_size: int,
     length_penalty: float = 0.0,
     n_best: int = 1,
+    length_penalty_type: str = "gnmt",
+    coverage_penalty: float = 0.0,
+    rules: Sequence[StepRule] = (),
+    early_stopping: bool = False,
 ) -> list[list[Hypothesis]]:
     """Beam search over ``decode_step`` for a padded batch (see the module docstring).
 
@@ -80,17 +100,26 @@ def beam_search(
         eos_id: Id that ends a hypothesis.
         max_lengths: ``[batch]`` most tokens to produce per row, EOS included.
         beam_size: Hypotheses kept per row.
-        length_penalty: GNMT alpha; 0 ranks by the plain sum of log-probs.
+        length_penalty: GNMT alpha (``length_penalty_type="gnmt"``); 0 ranks by the plain sum
+            of log-probs.
         n_best: Hypotheses returned per row, at most ``beam_size``.
+        length_penalty_type: ``none``, ``average`` or ``gnmt`` (``penalties.py``).
+        coverage_penalty: GNMT coverage-penalty beta; 0 = off. Above 0 the model must return
+            attention.
+        rules: Step rules (``rules.py``) that forbid tokens of live beams before ranking.
+        early_stopping: End a row once no live beam can beat its ``n_best`` finished
+            hypotheses (module docstring).
 
     Returns:
         Per input row, its ``n_best`` hypotheses sorted by score, best first (fewer only when
         fewer distinct sequences fit within the row's maximum length).
 
     Raises:
-        InputError: When ``beam_size``, ``n_best`` or ``length_penalty`` is out of range.
+        InputError: When ``beam_size``, ``n_best`` or a penalty is out of range, or when
+            ``coverage_penalty > 0`` and the model returns no attention.
     """
-    _check_beam_args(beam_size, n_best, length_penalty)
+    _check_beam_args(beam_size, n_best)
+    scorer = HypothesisScorer(length_penalty_type, length_penalty, coverage_penalty)
     max_lengths = check_search_inputs(src, src_lengths, max_lengths)
     batch, src_len = src.shape
     rows = torch.arange(batch, device=src.device)
@@ -98,6 +127,7 @@ def beam_search(
     to_beams = rows.repeat_interleave(beam_size)  # [batch * beam]: row of each beam
     state = model.init_state(enc).select(to_beams)
     enc = enc.select(to_beams)
+    src_mask = torch.arange(src_len, device=src.device) < src_lengths.to(src.device)[:, None]
     beams = _initial_beams(batch, beam_size, src_len, src.device)
     prev_tokens = torch.full((batch * beam_size,), bos_id, dtype=torch.long, device=src.device)
     for step in range(int(max_lengths.max()) if batch else 0):
@@ -105,19 +135,25 @@ def beam_search(
         if bool((frozen | beams.log_probs.isneginf()).all()):
             break
         log_probs, state, attn = model.decode_step(prev_tokens, state, enc)
-        candidates, step_log_probs = _expand(beams, mask_bos(log_probs, bos_id), frozen, eos_id)
+        log_probs = apply_rules(rules, mask_bos(log_probs, bos_id), beams.tokens, to_beams, eos_id)
+        candidates, step_log_probs = _expand(beams, log_probs, frozen, eos_id)
         next_lengths = beams.lengths + ~frozen  # [batch, beam]
-        parents, tokens = _top_k(candidates, next_lengths, beam_size, length_penalty)
+        coverage = _coverage_term(scorer, beams, attn, frozen, src_mask)  # [batch, beam] or 0
+        parents, tokens = _top_k(
+            candidates, next_lengths, beam_size, length_penalty, scorer=scorer, coverage=coverage
+        )
         flat_parents = (parents + rows.unsqueeze(1) * beam_size).view(-1)  # [batch * beam]
         beams = _advance(
             beams, candidates, step_log_probs, attn, flat_parents, tokens, frozen, eos_id
         )
+        if early_stopping:
+            beams = _end_decided_rows(beams, scorer, n_best, max_lengths, src_mask)
         state = state.select(flat_parents)
         prev_tokens = tokens.view(-1)
-    return _collect(beams, src_lengths, n_best, length_penalty)
+    return _collect(beams, src_lengths, n_best, length_penalty, scorer=scorer)
 
 
-def _check_beam_args(beam_size: int, n_best: int, length_penalty: float) -> None:
+def _check_beam_args(beam_size: int, n_best: int, length_penalty: float = 0.0) -> None:
     """Raises InputError naming the bad value and the rule it breaks."""
     if beam_size < 1:
         raise InputError(f"beam_size must be >= 1, got beam_size={beam_size}")
@@ -167,25 +203,106 @@ def _expand(beams: _Beams, log_probs: Tensor, frozen: Tensor, eos_id: int) -> tu
 
 
 def _top_k(
-    candidates: Tensor, next_lengths: Tensor, beam_size: int, alpha: float
+    candidates: Tensor,
+    next_lengths: Tensor,
+    beam_size: int,
+    alpha: float,
+    *,
+    scorer: HypothesisScorer | None = None,
+    coverage: Tensor | float = 0.0,
 ) -> tuple[Tensor, Tensor]:
     """Picks each row's ``beam_size`` best extensions among its ``beam * vocab`` candidates.
 
-    Candidates are ranked by ``log_prob / lp(length)`` (GNMT length penalty).
+    Candidates are ranked by ``log_prob / lp(length) + cp`` (``penalties.py``).
 
     Args:
         candidates: Cumulative log-probs ``[batch, beam, vocab]``.
         next_lengths: Length of each beam's extensions ``[batch, beam]``.
         beam_size: How many to keep.
-        alpha: GNMT length-penalty alpha.
+        alpha: GNMT length-penalty alpha, used when no ``scorer`` is given.
+        scorer: How candidates are scored (default: GNMT length penalty with ``alpha``).
+        coverage: Coverage penalty of each beam's extensions ``[batch, beam]`` (all
+            extensions of a beam share this step's attention), or 0.
 
     Returns:
         Back-pointers (the parent beam within its row) and the chosen tokens, ``[batch, beam]``.
     """
+    scorer = scorer or HypothesisScorer("gnmt", alpha)
     batch, _, vocab = candidates.shape
-    ranking = candidates / gnmt_length_penalty(next_lengths, alpha).unsqueeze(-1)
+    if isinstance(coverage, Tensor):
+        coverage = coverage.unsqueeze(-1)  # [batch, beam, 1]
+    ranking = scorer.score(candidates, next_lengths.unsqueeze(-1), coverage)
     flat = ranking.view(batch, -1).topk(beam_size, dim=-1).indices  # [batch, beam]
     return flat // vocab, flat % vocab
+
+
+def _summed_attention(attention: Tensor, lengths: Tensor) -> Tensor:
+    """Each beam's attention history ``[batch * beam, step, src_len]`` summed over its own
+    ``lengths`` ``[batch, beam]`` steps, ``[batch * beam, src_len]`` (the filler a frozen beam
+    gathers after its length is left out)."""
+    steps = torch.arange(attention.size(1), device=attention.device)
+    own = steps < lengths.view(-1, 1)  # [batch * beam, step]
+    return (attention * own.unsqueeze(-1)).sum(1)
+
+
+def _coverage_term(
+    scorer: HypothesisScorer,
+    beams: _Beams,
+    attn: Tensor | None,
+    frozen: Tensor,
+    src_mask: Tensor,
+) -> Tensor | float:
+    """The coverage penalty of each beam's extensions ``[batch, beam]`` (0 when off).
+
+    A live beam's coverage includes this step's attention ``attn`` ``[batch * beam, src_len]``;
+    a frozen beam does not grow, so its coverage stays. ``src_mask`` is ``[batch, src_len]``.
+
+    Raises:
+        InputError: When the penalty is on and the model returns no attention.
+    """
+    if not scorer.uses_coverage:
+        return 0.0
+    if attn is None or beams.attention is None:
+        raise InputError(
+            f"coverage_penalty={scorer.beta} needs attention weights, but this model returns "
+            "none (model.attention: none); set search.coverage_penalty to 0"
+        )
+    batch, beam_size = frozen.shape
+    summed = _summed_attention(beams.attention, beams.lengths)  # [batch * beam, src_len]
+    coverage = summed + attn.float() * (~frozen).view(-1, 1)  # only live beams grow
+    return scorer.coverage(coverage.view(batch, beam_size, -1), src_mask.unsqueeze(1))
+
+
+def _end_decided_rows(
+    beams: _Beams, scorer: HypothesisScorer, n_best: int, max_lengths: Tensor, src_mask: Tensor
+) -> _Beams:
+    """Early stopping: drops the live beams of every row whose ``n_best`` best finished
+    hypotheses all score at least the upper bound of each live beam (module docstring).
+
+    Args:
+        beams: The beams after this step.
+        scorer: How hypotheses are scored.
+        n_best: Finished hypotheses a row needs.
+        max_lengths: ``[batch]`` most tokens per row, EOS included.
+        src_mask: ``[batch, src_len]`` True on real source positions.
+
+    Returns:
+        ``beams`` with the dropped live beams turned into empty slots (log-prob -inf).
+    """
+    empty = beams.log_probs.isneginf()  # [batch, beam]
+    live = ~beams.finished & ~empty
+    coverage: Tensor | float = 0.0
+    if scorer.uses_coverage and beams.attention is not None:
+        summed = _summed_attention(beams.attention, beams.lengths).view(*empty.shape, -1)
+        coverage = scorer.coverage(summed, src_mask.unsqueeze(1))
+    scores = scorer.score(beams.log_probs, beams.lengths, coverage)  # [batch, beam]
+    finished_scores = scores.masked_fill(~beams.finished | empty, float("-inf"))
+    nth_best = finished_scores.topk(n_best, dim=1).values[:, -1]  # [batch]
+    bounds = scorer.upper_bound(beams.log_probs, max_lengths.unsqueeze(1))  # [batch, beam]
+    best_live = bounds.masked_fill(~live, float("-inf")).amax(1)  # [batch]
+    decided = ~nth_best.isneginf() & (nth_best >= best_live)  # [batch]
+    drop = decided.unsqueeze(1) & live
+    return replace(beams, log_probs=beams.log_probs.masked_fill(drop, float("-inf")))
 
 
 def _advance(
@@ -224,9 +341,16 @@ def _advance(
 
 
 def _collect(
-    beams: _Beams, src_lengths: Tensor, n_best: int, alpha: float
+    beams: _Beams,
+    src_lengths: Tensor,
+    n_best: int,
+    alpha: float,
+    *,
+    scorer: HypothesisScorer | None = None,
 ) -> list[list[Hypothesis]]:
-    """Turns the final beams into per-row lists of the ``n_best`` best hypotheses."""
+    """Turns the final beams into per-row lists of the ``n_best`` best hypotheses (scored by
+    ``scorer``, default: GNMT length penalty with ``alpha``)."""
+    scorer = scorer or HypothesisScorer("gnmt", alpha)
     beam_size = beams.log_probs.size(1)
     live = ~beams.log_probs.isneginf().view(-1).cpu()  # empty slots are never returned
     lengths, finished = beams.lengths.view(-1).tolist(), beams.finished.view(-1).tolist()
@@ -240,7 +364,7 @@ def _collect(
                 token_lps[i, : lengths[i]],
                 None if attention is None else attention[i, : lengths[i], :src_length],
                 finished=finished[i],
-                alpha=alpha,
+                scorer=scorer,
             )
             for i in range(row * beam_size, (row + 1) * beam_size)
             if live[i]

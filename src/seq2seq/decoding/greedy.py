@@ -6,11 +6,12 @@ position); it is also the reference beam search must reproduce at ``beam_size=1`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
 
+from seq2seq.decoding.rules import StepRule, apply_rules
 from seq2seq.decoding.search import (
     Hypothesis,
     append_attention,
@@ -39,6 +40,7 @@ def greedy_search(
     bos_id: int,
     eos_id: int,
     max_lengths: Tensor,
+    rules: Sequence[StepRule] = (),
 ) -> list[Hypothesis]:
     """Decodes every row by repeatedly taking the arg-max token (BOS is never produced).
 
@@ -52,6 +54,8 @@ def greedy_search(
         bos_id: Id fed as the first previous token.
         eos_id: Id that ends a hypothesis.
         max_lengths: ``[batch]`` most tokens to produce per row, EOS included.
+        rules: Step rules (``rules.py``: minimum length, no repeated n-grams) that forbid
+            tokens before the arg-max is taken.
 
     Returns:
         One :class:`Hypothesis` per row, in input order (``score == log_prob``).
@@ -64,6 +68,7 @@ def greedy_search(
         eos_id=eos_id,
         max_lengths=max_lengths,
         choose=most_probable,
+        rules=rules,
     )
 
 
@@ -77,15 +82,21 @@ def one_token_at_a_time(
     eos_id: int,
     max_lengths: Tensor,
     choose: TokenChooser,
+    rules: Sequence[StepRule] = (),
+    batch_rows: Tensor | None = None,
 ) -> list[Hypothesis]:
     """One hypothesis per row, extended by ``choose`` at every step (greedy and sampling).
 
-    ``choose`` sees the model's log-probs with BOS masked out; the hypothesis records the
-    model's log-prob of the chosen token, whatever rule chose it.
+    ``choose`` sees the model's log-probs with BOS masked out and the tokens ``rules`` forbid
+    at -inf; the hypothesis records the model's log-prob of the chosen token, whatever
+    chose it. ``batch_rows`` ``[batch]`` maps each row to the input row the rules' per-input
+    settings refer to (default: itself; sampling repeats each input row).
     """
     max_lengths = check_search_inputs(src, src_lengths, max_lengths)
     batch, src_len = src.shape
     device = src.device
+    if batch_rows is None:
+        batch_rows = torch.arange(batch, device=device)
     enc = model.encode(src, src_lengths)
     state = model.init_state(enc)
     prev_tokens = torch.full((batch,), bos_id, dtype=torch.long, device=device)
@@ -99,7 +110,8 @@ def one_token_at_a_time(
         if not bool(live.any()):
             break
         log_probs, state, attn = model.decode_step(prev_tokens, state, enc)
-        prev_tokens, chosen_log_probs = choose(mask_bos(log_probs, bos_id))  # [batch] each
+        allowed = apply_rules(rules, mask_bos(log_probs, bos_id), tokens, batch_rows, eos_id)
+        prev_tokens, chosen_log_probs = choose(allowed)  # [batch] each
         lengths += live
         finished |= live & (prev_tokens == eos_id)
         tokens = torch.cat([tokens, prev_tokens.unsqueeze(1)], 1)

@@ -9,10 +9,13 @@ set of tokens whose mass reaches ``top_p`` (nucleus sampling, Holtzman et al. 20
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
 from seq2seq.decoding.greedy import most_probable, one_token_at_a_time
+from seq2seq.decoding.rules import StepRule
 from seq2seq.decoding.search import Hypothesis, check_search_inputs
 from seq2seq.models.contract import SearchableModel
 
@@ -54,6 +57,7 @@ def sample_search(
     top_k: int = 0,
     top_p: float = 1.0,
     generator: torch.Generator | None = None,
+    rules: Sequence[StepRule] = (),
 ) -> list[list[Hypothesis]]:
     """Draws ``num_samples`` outputs per row.
 
@@ -64,6 +68,8 @@ def sample_search(
         num_samples: Samples per row.
         temperature, top_k, top_p: See :func:`filtered_log_probs`.
         generator: Source of randomness (seed it for reproducible samples).
+        rules: Step rules (``rules.py``) applied before filtering; a forbidden token is
+            never drawn.
 
     Returns:
         Per row, ``num_samples`` hypotheses in draw order; each scored by the model's own
@@ -87,5 +93,7 @@ def sample_search(
         eos_id=eos_id,
         max_lengths=max_lengths[rows],
         choose=draw,
+        rules=rules,
+        batch_rows=rows,
     )
     return [hyps[i : i + num_samples] for i in range(0, len(hyps), num_samples)]

@@ -12,7 +12,17 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from seq2seq.decoding.penalties import HypothesisScorer, gnmt_length_penalty
 from seq2seq.errors import InputError
+
+__all__ = [
+    "Hypothesis",
+    "append_attention",
+    "check_search_inputs",
+    "gnmt_length_penalty",
+    "make_hypothesis",
+    "mask_bos",
+]
 
 
 @dataclass
@@ -21,8 +31,9 @@ class Hypothesis:
 
     Attributes:
         tokens: Produced target ids, without BOS and without EOS.
-        score: Ranking score: ``log_prob`` divided by the GNMT length penalty of
-            ``len(token_log_probs)`` (equal to ``log_prob`` when the penalty's alpha is 0).
+        score: Ranking score: ``log_prob`` divided by the length normaliser of
+            ``len(token_log_probs)``, plus the coverage penalty when one is set (see
+            ``penalties.py``; equal to ``log_prob`` with no length and no coverage penalty).
         log_prob: Sum of ``token_log_probs``.
         token_log_probs: Log-prob of each produced token, EOS included when produced.
         attention: ``[len(token_log_probs), src_len]`` attention weights over the real source
@@ -36,22 +47,6 @@ class Hypothesis:
     token_log_probs: list[float]
     attention: Tensor | None
     finished: bool
-
-
-def gnmt_length_penalty(length: int | Tensor, alpha: float) -> float | Tensor:
-    """GNMT length penalty ``lp(Y) = ((5 + |Y|) / 6) ** alpha`` (Wu et al. 2016, eq. 14).
-
-    Dividing a hypothesis' log-prob by ``lp`` stops beam search from favouring short outputs
-    merely because they sum fewer negative terms. ``alpha = 0`` gives 1 (plain log-probs).
-
-    Args:
-        length: Hypothesis length, an int or an integer tensor of any shape.
-        alpha: Strength of the penalty, usually in ``[0, 1]``.
-
-    Returns:
-        A float for an int length, else a float tensor shaped like ``length``.
-    """
-    return ((5 + length) / 6) ** alpha
 
 
 def check_search_inputs(src: Tensor, src_lengths: Tensor, max_lengths: Tensor) -> Tensor:
@@ -104,7 +99,8 @@ def make_hypothesis(
     attention: Tensor | None,
     *,
     finished: bool,
-    alpha: float,
+    alpha: float = 0.0,
+    scorer: HypothesisScorer | None = None,
 ) -> Hypothesis:
     """Builds a :class:`Hypothesis` from one row's tensors, already cut to its length.
 
@@ -113,14 +109,16 @@ def make_hypothesis(
         token_log_probs: ``[length]``.
         attention: ``[length, src_len]`` with padding already cut, or None.
         finished: Whether the last produced id is EOS.
-        alpha: GNMT length-penalty alpha for ``score``.
+        alpha: GNMT length-penalty alpha for ``score`` (when no ``scorer`` is given).
+        scorer: How ``score`` is computed; default: GNMT length penalty with ``alpha``.
     """
+    scorer = scorer or HypothesisScorer("gnmt", alpha)
     ids = produced.tolist()
     token_lps = token_log_probs.tolist()
     log_prob = sum(token_lps)
     return Hypothesis(
         tokens=ids[:-1] if finished else ids,
-        score=log_prob / gnmt_length_penalty(len(token_lps), alpha),
+        score=scorer.score_one(log_prob, len(token_lps), attention),
         log_prob=log_prob,
         token_log_probs=token_lps,
         attention=attention,

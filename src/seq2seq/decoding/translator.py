@@ -12,7 +12,7 @@ import itertools
 import logging
 import math
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +22,20 @@ from torch import Tensor
 
 from seq2seq.config import SearchConfig, validation_messages
 from seq2seq.data.batching import pad_sequences
+from seq2seq.data.constraints import encode_phrases
+from seq2seq.data.copy_vocab import (
+    decode_copy_target,
+    decode_extended,
+    extend_source,
+    source_tokens,
+)
 from seq2seq.data.pipeline import TextCodec
 from seq2seq.decoding.beam import beam_search
+from seq2seq.decoding.constrained import constrained_beam_search
 from seq2seq.decoding.ensemble import Ensemble
 from seq2seq.decoding.greedy import greedy_search
+from seq2seq.decoding.mbr import candidate_settings, mbr_ranking
+from seq2seq.decoding.rules import length_and_repeat_rules, min_output_lengths
 from seq2seq.decoding.sampling import sample_search
 from seq2seq.decoding.search import Hypothesis
 from seq2seq.device import autocast, resolve_device, resolve_precision
@@ -48,6 +58,8 @@ class Candidate:
         tokens: Output subword tokens.
         token_log_probs: Log-probability of each token (EOS last, when produced).
         attention: ``[len(token_log_probs), src_tokens]`` weights, or None.
+        mbr_utility: With ``search.mbr``, the mean chrF/BLEU against the other candidates
+            (``mbr.py``); else None.
     """
 
     text: str
@@ -56,6 +68,7 @@ class Candidate:
     tokens: list[str]
     token_log_probs: list[float]
     attention: Tensor | None
+    mbr_utility: float | None = None
 
     @property
     def confidence(self) -> float:
@@ -103,6 +116,8 @@ class Translator:
         self.model = model.eval()
         self.codec = codec
         self.search = search
+        # A pointer-generator reads per-sentence extended ids and may output copied OOVs.
+        self.copies = getattr(model, "pointer", None) is not None
 
     @classmethod
     def load(cls, model_dir: str | Path, device: str = "cpu") -> Translator:
@@ -137,34 +152,72 @@ class Translator:
         config, _, codec = loaded[0]
         return cls(ensemble, codec, config.search)  # type: ignore[arg-type]
 
-    def translate(self, sources: Sequence[str], **search_overrides: object) -> list[Translation]:
+    def translate(
+        self,
+        sources: Sequence[str],
+        *,
+        constraints: Sequence[Sequence[str]] | None = None,
+        **search_overrides: object,
+    ) -> list[Translation]:
         """Translates ``sources``; keyword arguments override ``SearchConfig`` fields.
 
-        Empty or blank sources give an empty translation (so line alignment is kept).
+        Empty or blank sources give an empty translation (so line alignment is kept; their
+        constraints are ignored). With ``search.mbr`` the candidates are ranked by minimum
+        Bayes risk (``mbr.py``).
+
+        Args:
+            sources: Source sentences.
+            constraints: Per source, target phrases its output must contain (lexically
+                constrained beam search, ``constrained.py``; ``[]`` for none).
 
         Example:
             ``Translator.load("runs/demo").translate(["In the beginning"], beam_size=5)``
         """
         search = self._search_settings(search_overrides)
+        phrase_ids = self._constraint_ids(sources, constraints, search)
+        generation = candidate_settings(search) if search.mbr else search
         results: list[Translation | None] = [None] * len(sources)
         encoded = [self._encode_source(s) for s in sources]
+        oovs = [self._source_oovs(s) for s in sources]
         order = sorted(range(len(sources)), key=lambda i: len(encoded[i]))
         for start in range(0, len(order), search.batch_size):
             chunk = order[start : start + search.batch_size]
+            chunk_phrases = [phrase_ids[i] for i in chunk] if phrase_ids else None
             for i, cands in zip(
-                chunk, self._search([encoded[i] for i in chunk], search), strict=True
+                chunk,
+                self._search(
+                    [encoded[i] for i in chunk],
+                    generation,
+                    [oovs[i] for i in chunk],
+                    chunk_phrases if chunk_phrases and any(chunk_phrases) else None,
+                ),
+                strict=True,
             ):
-                tokens = self.codec.src_vocab.decode(encoded[i])
+                if search.mbr:
+                    cands = _rank_by_mbr(cands, search)
+                tokens = decode_extended(encoded[i], self.codec.src_vocab, oovs[i])
                 results[i] = Translation(sources[i], tokens, cands)
         return [r for r in results if r is not None]
 
     def translate_stream(
-        self, sources: Iterable[str], chunk_size: int = 1000, **search_overrides: object
+        self,
+        sources: Iterable[str],
+        chunk_size: int = 1000,
+        *,
+        constraints: Iterable[Sequence[str]] | None = None,
+        **search_overrides: object,
     ) -> Iterator[Translation]:
-        """Translates an arbitrarily long stream, holding ``chunk_size`` lines at a time."""
+        """Translates an arbitrarily long stream, holding ``chunk_size`` lines at a time;
+        ``constraints``, when given, is a parallel stream of per-source phrase lists."""
         iterator = iter(sources)
+        phrase_lists = None if constraints is None else iter(constraints)
         while chunk := list(itertools.islice(iterator, chunk_size)):
-            yield from self.translate(chunk, **search_overrides)
+            chunk_phrases = (
+                None if phrase_lists is None else list(itertools.islice(phrase_lists, len(chunk)))
+            )
+            yield from self.translate(chunk, constraints=chunk_phrases, **search_overrides)
+        if phrase_lists is not None and next(phrase_lists, None) is not None:
+            raise InputError("more constraint lists than sources: give one list per source")
 
     def _search_settings(self, overrides: dict[str, object]) -> SearchConfig:
         unknown = sorted(set(overrides) - set(SearchConfig.model_fields))
@@ -182,15 +235,53 @@ class Translator:
         except ValidationError as err:
             raise InputError("; ".join(validation_messages("search", err))) from None
 
+    def _constraint_ids(
+        self,
+        sources: Sequence[str],
+        constraints: Sequence[Sequence[str]] | None,
+        search: SearchConfig,
+    ) -> list[list[list[int]]] | None:
+        """Per source, its phrases as target ids (None without constraints)."""
+        if constraints is None:
+            return None
+        if len(constraints) != len(sources):
+            raise InputError(
+                f"{len(constraints)} constraint lists for {len(sources)} sources: give one "
+                "list of phrases per source ([] for none)"
+            )
+        if search.sample and any(constraints):
+            raise InputError(
+                "constraints need beam search, not sampling: set search.sample to false"
+            )
+        return [
+            encode_phrases(self.codec, source, phrases)
+            for source, phrases in zip(sources, constraints, strict=True)
+        ]
+
     def _encode_source(self, text: str) -> list[int]:
-        ids = self.codec.encode_src(text.strip()) if text.strip() else []
+        if self.copies:  # OOV tokens as this sentence's extended ids
+            ids, _ = extend_source(source_tokens(self.codec, text), self.codec.src_vocab)
+        else:
+            ids = self.codec.encode_src(text.strip()) if text.strip() else []
         if len(ids) > MAX_SOURCE_TOKENS:
             logger.warning("source of %d tokens truncated to %d", len(ids), MAX_SOURCE_TOKENS)
             ids = ids[:MAX_SOURCE_TOKENS]
         return ids
 
+    def _source_oovs(self, text: str) -> list[str]:
+        """A copy model's out-of-vocabulary source tokens (extended ids ``V, V+1, ...``)."""
+        if not self.copies:
+            return []
+        return extend_source(source_tokens(self.codec, text), self.codec.src_vocab)[1]
+
     @torch.no_grad()
-    def _search(self, batch_ids: list[list[int]], search: SearchConfig) -> list[list[Candidate]]:
+    def _search(
+        self,
+        batch_ids: list[list[int]],
+        search: SearchConfig,
+        batch_oovs: Sequence[Sequence[str]] | None = None,
+        batch_phrases: list[list[list[int]]] | None = None,
+    ) -> list[list[Candidate]]:
         vocab = self.codec.tgt_vocab
         device = next(self.model.parameters()).device
         src, lengths = pad_sequences(
@@ -207,18 +298,46 @@ class Translator:
             ],
             device=device,
         )
-        kwargs = {"bos_id": vocab.bos_id, "eos_id": vocab.eos_id, "max_lengths": max_lengths}
+        min_lengths = min_output_lengths(
+            [len(ids) for ids in batch_ids], search.min_len, search.min_len_ratio, max_lengths
+        )
+        rules = length_and_repeat_rules(vocab.eos_id, min_lengths, search.no_repeat_ngram_size)
+        kwargs = {
+            "bos_id": vocab.bos_id,
+            "eos_id": vocab.eos_id,
+            "max_lengths": max_lengths,
+            "rules": rules,
+        }
         precision = resolve_precision(search.precision, device, key="search.precision")
         with autocast(device, precision):
-            nbest = self._run_search(src, lengths, search, kwargs)
+            nbest = self._run_search(src, lengths, search, kwargs, batch_phrases)
+        batch_oovs = batch_oovs or [()] * len(batch_ids)
         return [
-            [self._candidate(h) for h in hyps] if ids else [self._empty()] * search.n_best
-            for ids, hyps in zip(batch_ids, nbest, strict=True)
+            [self._candidate(h, oovs) for h in hyps] if ids else [self._empty()] * search.n_best
+            for ids, hyps, oovs in zip(batch_ids, nbest, batch_oovs, strict=True)
         ]
 
     def _run_search(
-        self, src: Tensor, lengths: Tensor, search: SearchConfig, kwargs: dict[str, Any]
+        self,
+        src: Tensor,
+        lengths: Tensor,
+        search: SearchConfig,
+        kwargs: dict[str, Any],
+        phrases: list[list[list[int]]] | None = None,
     ) -> list[list[Hypothesis]]:
+        if phrases is not None:
+            return constrained_beam_search(
+                self.model,
+                src,
+                lengths,
+                constraints=phrases,
+                beam_size=search.beam_size,
+                length_penalty=search.length_penalty,
+                n_best=search.n_best,
+                length_penalty_type=search.length_penalty_type,
+                coverage_penalty=search.coverage_penalty,
+                **kwargs,
+            )
         if search.sample:
             generator = None
             if search.seed is not None:
@@ -243,13 +362,26 @@ class Translator:
             beam_size=search.beam_size,
             length_penalty=search.length_penalty,
             n_best=search.n_best,
+            length_penalty_type=search.length_penalty_type,
+            coverage_penalty=search.coverage_penalty,
+            early_stopping=search.early_stopping,
             **kwargs,
         )
 
-    def _candidate(self, hyp: Hypothesis) -> Candidate:
-        text, tokens = self.codec.decode_tgt(hyp.tokens)
+    def _candidate(self, hyp: Hypothesis, oovs: Sequence[str] = ()) -> Candidate:
+        """``oovs``: the source's copied OOV tokens, for a copy model's extended ids."""
+        if oovs:
+            text, tokens = decode_copy_target(self.codec, hyp.tokens, oovs)
+        else:
+            text, tokens = self.codec.decode_tgt(hyp.tokens)
         return Candidate(text, hyp.score, hyp.log_prob, tokens, hyp.token_log_probs, hyp.attention)
 
     @staticmethod
     def _empty() -> Candidate:
         return Candidate("", 0.0, 0.0, [], [], None)
+
+
+def _rank_by_mbr(candidates: list[Candidate], search: SearchConfig) -> list[Candidate]:
+    """The ``search.n_best`` candidates of highest MBR expected utility, best first."""
+    ranking = mbr_ranking([c.text for c in candidates], search.mbr_metric)
+    return [replace(candidates[i], mbr_utility=u) for i, u in ranking[: search.n_best]]

@@ -9,7 +9,10 @@ import torch
 from torch import nn
 
 from seq2seq.config import DecoderConfig, EncoderConfig, ModelConfig
+from seq2seq.data.vocab import SPECIALS, UNK
 from seq2seq.models.attention import build_attention
+from seq2seq.models.coverage import CoverageAttention, CoverageDecoder
+from seq2seq.models.pointer import PointerGenerator
 from seq2seq.models.rnn import (
     BahdanauDecoder,
     Bridge,
@@ -45,6 +48,15 @@ def build_model(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int, pad_
     generator = nn.Linear(decoder.output_size, tgt_vocab_size)
     if dec_cfg.tie_embeddings:
         generator.weight = tgt_embed.weight
+    pointer = None
+    if cfg.copy:  # the config checks the vocabulary is joint: source ids are target ids
+        pointer = PointerGenerator(
+            encoder.output_size,
+            decoder.output_size,
+            dec_cfg.embedding_size,
+            tgt_vocab_size,
+            SPECIALS.index(UNK),
+        )
     # Dropout on an RNN's input embeddings; a Transformer drops out after adding positions.
     rnn_dropout = dec_cfg.dropout if dec_cfg.type != "transformer" else enc_cfg.dropout
     return Seq2Seq(
@@ -55,6 +67,7 @@ def build_model(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int, pad_
         generator,
         src_dropout=0.0 if enc_cfg.type == "transformer" else rnn_dropout,
         tgt_dropout=0.0 if dec_cfg.type == "transformer" else dec_cfg.dropout,
+        pointer=pointer,
     )
 
 
@@ -120,10 +133,14 @@ def _build_transformer_decoder(cfg: DecoderConfig, enc_width: int) -> Transforme
     )
 
 
-def _build_rnn_decoder(cfg: ModelConfig, enc_width: int, enc_layers: int) -> RnnDecoder:
+def _build_rnn_decoder(
+    cfg: ModelConfig, enc_width: int, enc_layers: int
+) -> RnnDecoder | CoverageDecoder:
     dec = cfg.decoder
     has_cell = dec.type == "lstm"
     bridge = _build_bridge(cfg.bridge, enc_layers, enc_width, dec.layers, dec.hidden_size, has_cell)
+    if cfg.coverage:
+        return _build_coverage_decoder(cfg, enc_width, bridge)
     attention = build_attention(cfg.attention, dec.hidden_size, enc_width, dec.heads)
     if cfg.attention == "bahdanau":
         rnn = make_rnn(
@@ -134,3 +151,15 @@ def _build_rnn_decoder(cfg: ModelConfig, enc_width: int, enc_layers: int) -> Rnn
     rnn_input = dec.embedding_size + (dec.hidden_size if feeding else 0)
     rnn = make_rnn(dec.type, rnn_input, dec.hidden_size, dec.layers, dec.dropout)
     return LuongDecoder(rnn, bridge, attention, enc_width, dec.dropout, feeding)
+
+
+def _build_coverage_decoder(cfg: ModelConfig, enc_width: int, bridge: Bridge) -> CoverageDecoder:
+    """``model.coverage``: additive attention with a coverage term (the config allows only
+    ``bahdanau``, attending first, and ``luong_concat``, RNN first)."""
+    dec = cfg.decoder
+    attend_first = cfg.attention == "bahdanau"
+    feeding = dec.input_feeding and not attend_first
+    extra = enc_width if attend_first else (dec.hidden_size if feeding else 0)
+    rnn = make_rnn(dec.type, dec.embedding_size + extra, dec.hidden_size, dec.layers, dec.dropout)
+    attention = CoverageAttention(dec.hidden_size, enc_width, dec.hidden_size)
+    return CoverageDecoder(rnn, bridge, attention, enc_width, dec.dropout, attend_first, feeding)

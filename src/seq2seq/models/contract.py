@@ -30,11 +30,16 @@ class EncoderOutput:
             decoder's bridge turns into its initial state: for an RNN encoder, the last real
             hidden state of each layer (bidirectional directions concatenated on the last
             axis); a Transformer encoder provides a pooled summary.
+        src_ids: The source ids ``[batch, src_len]`` as given to ``encode``, kept by a
+            pointer-generator (``model.copy``) to scatter its copy distribution onto the
+            extended vocabulary (ids ``>= len(vocab)`` are this row's out-of-vocabulary source
+            tokens); None for other models.
     """
 
     states: Tensor
     mask: Tensor
     final_hidden: Tensor
+    src_ids: Tensor | None = None
 
     def select(self, indices: Tensor) -> EncoderOutput:
         """Picks batch rows ``indices`` ``[new_batch]`` (used to expand a batch for beams)."""
@@ -42,6 +47,7 @@ class EncoderOutput:
             states=self.states.index_select(0, indices),
             mask=self.mask.index_select(0, indices),
             final_hidden=self.final_hidden.index_select(1, indices),
+            src_ids=None if self.src_ids is None else self.src_ids.index_select(0, indices),
         )
 
 

@@ -7,15 +7,19 @@ step-by-step :meth:`decode_step` run the same decoder code, so they agree (a tes
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import Tensor, nn
 
 from seq2seq.models.contract import DecoderState, EncoderOutput
+from seq2seq.models.coverage import CoverageDecoder
+from seq2seq.models.pointer import PointerGenerator
 from seq2seq.models.rnn import RnnDecoder, RnnEncoder
 from seq2seq.models.transformer import TransformerDecoder, TransformerEncoder
 
 Encoder = RnnEncoder | TransformerEncoder
-Decoder = RnnDecoder | TransformerDecoder
+Decoder = RnnDecoder | CoverageDecoder | TransformerDecoder
 
 
 class Seq2Seq(nn.Module):
@@ -29,6 +33,8 @@ class Seq2Seq(nn.Module):
         generator: Output layer ``H -> tgt_vocab`` (weights may be tied to ``tgt_embed``).
         src_dropout, tgt_dropout: Dropout on the embeddings before an RNN (a Transformer
             applies its own after adding positions, so it gets 0 here).
+        pointer: A pointer-generator (``model.copy``): outputs then cover the extended
+            vocabulary and are log-probs, not logits (see :mod:`seq2seq.models.pointer`).
     """
 
     def __init__(
@@ -40,15 +46,29 @@ class Seq2Seq(nn.Module):
         generator: nn.Linear,
         src_dropout: float = 0.0,
         tgt_dropout: float = 0.0,
+        pointer: PointerGenerator | None = None,
     ) -> None:
         super().__init__()
         self.src_embed, self.tgt_embed = src_embed, tgt_embed
         self.encoder, self.decoder, self.generator = encoder, decoder, generator
         self.src_dropout, self.tgt_dropout = nn.Dropout(src_dropout), nn.Dropout(tgt_dropout)
+        self.pointer = pointer
 
     def encode(self, src: Tensor, src_lengths: Tensor) -> EncoderOutput:
-        """``src`` ``[B, S]`` ids, ``src_lengths`` ``[B]`` -> encoder states and summary."""
-        return self.encoder(self.src_dropout(self.src_embed(src)), src_lengths)
+        """``src`` ``[B, S]`` ids, ``src_lengths`` ``[B]`` -> encoder states and summary.
+
+        A copy model reads extended ids (OOV source tokens ``>= len(vocab)``) as ``<unk>`` and
+        keeps the raw ids in ``EncoderOutput.src_ids`` for its copy distribution.
+        """
+        if self.pointer is None:
+            return self.encoder(self.src_dropout(self.src_embed(src)), src_lengths)
+        embedded = self.src_dropout(self.src_embed(self.pointer.in_vocab(src)))
+        return replace(self.encoder(embedded, src_lengths), src_ids=src)
+
+    def embed_target(self, tgt: Tensor) -> Tensor:
+        """Target ids ``[B, T]`` -> embeddings ``[B, T, E]`` (extended ids read as ``<unk>``)."""
+        ids = tgt if self.pointer is None else self.pointer.in_vocab(tgt)
+        return self.tgt_dropout(self.tgt_embed(ids))
 
     def init_state(self, enc: EncoderOutput) -> DecoderState:
         return self.decoder.init_state(enc)
@@ -68,25 +88,47 @@ class Seq2Seq(nn.Module):
         Returns:
             Outputs ``[B, T, H]`` and attention ``[B, T, S]`` (or None).
         """
-        enc = self.encode(src, src_lengths)
-        state = self.init_state(enc)
-        outputs, _, attn = self.decoder(self.tgt_dropout(self.tgt_embed(tgt_in)), state, enc)
+        outputs, attn, _, _ = self._teacher_forced(src, src_lengths, tgt_in)
         return outputs, attn
+
+    def _teacher_forced(
+        self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor
+    ) -> tuple[Tensor, Tensor | None, Tensor, EncoderOutput]:
+        """Decoder outputs ``[B, T, H]``, attention, embedded inputs ``[B, T, E]``, encoding."""
+        enc = self.encode(src, src_lengths)
+        embedded = self.embed_target(tgt_in)
+        outputs, _, attn = self.decoder(embedded, self.init_state(enc), enc)
+        return outputs, attn, embedded, enc
 
     def forward(
         self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor
     ) -> tuple[Tensor, Tensor | None]:
-        """Teacher-forced logits ``[B, T, tgt_vocab]`` and attention ``[B, T, S]`` (or None)."""
-        outputs, attn = self.features(src, src_lengths, tgt_in)
-        return self.generator(outputs), attn
+        """Teacher-forced scores ``[B, T, tgt_vocab]`` and attention ``[B, T, S]`` (or None).
+
+        Scores are logits; for a copy model they are log-probs over the extended vocabulary
+        ``[B, T, tgt_vocab + X]`` (a log-softmax leaves them unchanged, so losses written for
+        logits still apply).
+        """
+        outputs, attn, embedded, enc = self._teacher_forced(src, src_lengths, tgt_in)
+        return self.output_scores(outputs, attn, embedded, enc), attn
+
+    def output_scores(
+        self, outputs: Tensor, attn: Tensor | None, tgt_embedded: Tensor, enc: EncoderOutput
+    ) -> Tensor:
+        """The output layer: logits ``[B, T, V]``, or a copy model's log-probs ``[B, T, V + X]``."""
+        logits = self.generator(outputs)
+        if self.pointer is None or attn is None:
+            return logits
+        return self.pointer(logits, outputs, attn, tgt_embedded, enc)
 
     def decode_step(
         self, prev_tokens: Tensor, state: DecoderState, enc: EncoderOutput
     ) -> tuple[Tensor, DecoderState, Tensor | None]:
         """One search step: ``prev_tokens [B]`` -> log-probs ``[B, V]``, state, attn ``[B, S]``."""
-        embedded = self.tgt_dropout(self.tgt_embed(prev_tokens[:, None]))  # [B, 1, E]
+        embedded = self.embed_target(prev_tokens[:, None])  # [B, 1, E]
         outputs, state, attn = self.decoder(embedded, state, enc)
-        log_probs = torch.log_softmax(self.generator(outputs[:, 0]).float(), dim=-1)
+        scores = self.output_scores(outputs, attn, embedded, enc)[:, 0]  # [B, V] or [B, V + X]
+        log_probs = scores if self.pointer is not None else torch.log_softmax(scores.float(), -1)
         return log_probs, state, None if attn is None else attn[:, 0]
 
     def cross_attention_weights(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Tensor:
@@ -103,5 +145,5 @@ class Seq2Seq(nn.Module):
             Seq2SeqError: The model has no attention.
         """
         enc = self.encode(src, src_lengths)
-        embedded = self.tgt_dropout(self.tgt_embed(tgt_in))
+        embedded = self.embed_target(tgt_in)
         return self.decoder.attention_maps(embedded, self.init_state(enc), enc)

@@ -34,6 +34,7 @@ from seq2seq.device import autocast, resolve_device, resolve_precision
 from seq2seq.errors import ModelDirError
 from seq2seq.models import Seq2Seq, build_model
 from seq2seq.training import checkpoint as ckpt
+from seq2seq.training.copy_loss import pointer_batch_loss
 from seq2seq.training.loss import TokenStats, sequence_loss
 from seq2seq.training.optim import LrSchedule, build_optimizer, build_schedule
 from seq2seq.training.tensorboard_log import open_log, require_tensorboard
@@ -88,7 +89,11 @@ def train(
     torch.manual_seed(tcfg.seed)
     model_dir.mkdir(parents=True, exist_ok=True)
     data = load_training_data(
-        config.data, model_dir, tcfg.seed, reuse_codec=resume or model is not None
+        config.data,
+        model_dir,
+        tcfg.seed,
+        reuse_codec=resume or model is not None,
+        copy_source=config.model.copy,
     )
     vocab = data.codec.tgt_vocab
     if model is None:
@@ -195,7 +200,9 @@ class _Loop:
         """Forward, loss averaged over real target tokens, backward, clip, update."""
         self.schedule.step(self.progress.step)
         with autocast(self.device, self.precision):  # fp32 weights; bf16 matmuls if asked
-            loss, stats = batch_loss(self.model, batch, self.cfg.label_smoothing)
+            loss, stats = batch_loss(
+                self.model, batch, self.cfg.label_smoothing, self.cfg.coverage_loss_weight
+            )
         self.optimizer.zero_grad(set_to_none=True)
         (loss / max(stats.tokens, 1)).backward()
         if self.cfg.clip_grad_norm is not None:
@@ -341,9 +348,14 @@ def validate(
 
 
 def batch_loss(
-    model: Seq2Seq, batch: Batch, label_smoothing: float = 0.0
+    model: Seq2Seq, batch: Batch, label_smoothing: float = 0.0, coverage_weight: float = 0.0
 ) -> tuple[Tensor, TokenStats]:
-    """Loss of a batch, with the output layer applied to real target positions only."""
+    """Loss of a batch, with the output layer applied to real target positions only.
+
+    A copy model (or a coverage loss) goes through :func:`pointer_batch_loss`.
+    """
+    if model.pointer is not None or coverage_weight > 0.0:
+        return pointer_batch_loss(model, batch, label_smoothing, coverage_weight)
     features, _ = model.features(batch.src, batch.src_lengths, batch.tgt_in)  # [B, T, H]
     real = batch.tgt_out != batch.pad_id
     logits = model.generator(features[real])  # [tokens, V]

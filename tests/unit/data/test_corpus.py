@@ -169,7 +169,7 @@ def test_skip_bad_lines_warns_once(tmp_path: Path, caplog: pytest.LogCaptureFixt
     assert len(warnings) == 1
     assert warnings[0].getMessage() == (
         f"skipped 3 bad lines in {path} (first: line 3: expected 2 tab-separated fields "
-        "(source<TAB>target), found 3)"
+        "(source<TAB>target), found 3; every line must have as many fields as line 1)"
     )
 
 

@@ -44,7 +44,8 @@ def test_char_marks_spaces() -> None:
     assert CharTokenizer().encode("a b") == ["a", SPACE, "b"]
 
 
-@given(st.text(alphabet=st.characters(blacklist_characters=SPACE)))
+# "<" excluded: special tokens such as "<sep>" are one token (tested in test_fields.py).
+@given(st.text(alphabet=st.characters(blacklist_characters=SPACE + "<")))
 def test_char_round_trip_property(text: str) -> None:
     tokenizer = CharTokenizer()
     tokens = tokenizer.encode(text)
