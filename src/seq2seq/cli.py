@@ -300,6 +300,15 @@ def _search_overrides(args: argparse.Namespace) -> dict[str, object]:
     return {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
 
 
+def _add_device_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--device",
+        choices=("cpu", "cuda", "auto"),
+        default="cpu",
+        help="where the model runs (auto: cuda when available)",
+    )
+
+
 def _add_translate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("translate", help="translate lines from stdin or a file")
     p.add_argument(
@@ -329,6 +338,7 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="json: add each candidate's attention (output x source tokens)",
     )
+    _add_device_flag(p)
     _add_search_flags(p)
     p.set_defaults(handler=_run_translate)
 
@@ -339,9 +349,9 @@ def _run_translate(args: argparse.Namespace) -> int:
     from seq2seq.decoding.translator import Translator
 
     translator = (
-        Translator.load(args.model_dirs[0])
+        Translator.load(args.model_dirs[0], device=args.device)
         if len(args.model_dirs) == 1
-        else Translator.load_ensemble(args.model_dirs)
+        else Translator.load_ensemble(args.model_dirs, device=args.device)
     )
     lines: Iterable[str] = (
         read_lines(args.input) if args.input else (line.rstrip("\r\n") for line in sys.stdin)
@@ -418,12 +428,14 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         "bleu,chrf; summarization rouge; qa em,f1)",
     )
     p.add_argument("--hyp-output", type=Path, help="also write the translations here")
+    _add_device_flag(p)
     _add_search_flags(p)
     p.set_defaults(handler=_run_evaluate)
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
     from seq2seq.decoding.translator import Translator
+    from seq2seq.device import resolve_device
     from seq2seq.evaluation import evaluate_files, evaluate_split
     from seq2seq.metrics import TASK_METRICS, parse_metrics
     from seq2seq.model_dir import load_model_dir
@@ -434,7 +446,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         raise InputError("evaluate: give --src FILE and --ref FILE, or --split dev|test")
     chosen = parse_metrics(args.metrics) if args.metrics is not None else None
     config, model, codec = load_model_dir(args.model_dir)
-    translator = Translator(model, codec, config.search)
+    device = resolve_device(args.device, key="--device")
+    translator = Translator(model.to(device), codec, config.search)
     metrics = chosen or TASK_METRICS[config.data.task]
     search = _search_overrides(args)
     if args.split:

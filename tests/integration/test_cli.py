@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 import yaml
 
 from seq2seq import Config, Translator, train
@@ -539,3 +540,14 @@ def test_console_script_user_error_exit_code(tmp_path: Path) -> None:
     assert lines and all(line.startswith(ERROR_PREFIX) for line in lines)
     assert str(missing) in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+@pytest.mark.parametrize("command", ["translate", "evaluate"])
+def test_device_cuda_without_a_gpu_is_a_user_error(
+    capsys: pytest.CaptureFixture[str], model_dir: Path, tmp_path: Path, command: str
+) -> None:
+    extra = ["--split", "test"] if command == "evaluate" else ["-i", str(tmp_path / "in.txt")]
+    (tmp_path / "in.txt").write_text("1 2\n", encoding="utf-8")
+    argv = [command, str(model_dir), *extra, "--device", "cuda"]
+    assert_user_error(capsys, argv, "'cuda'", "no CUDA device", "auto or cpu")

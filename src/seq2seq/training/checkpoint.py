@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_model, save_file
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from seq2seq.errors import ModelDirError
@@ -52,6 +52,11 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
+def _storage_key(tensor: torch.Tensor) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
+    """Identifies a weight by where it lives, so tied names (one tensor) share a key."""
+    return (tensor.data_ptr(), tuple(tensor.shape), tuple(tensor.stride()))
+
+
 def save_weights(model: nn.Module, path: Path) -> None:
     """Writes weights as safetensors: CPU copies, tied weights stored once.
 
@@ -62,7 +67,7 @@ def save_weights(model: nn.Module, path: Path) -> None:
     tensors: dict[str, torch.Tensor] = {}
     stored: set[tuple[int, tuple[int, ...], tuple[int, ...]]] = set()
     for name, tensor in model.state_dict().items():
-        key = (tensor.data_ptr(), tuple(tensor.shape), tuple(tensor.stride()))
+        key = _storage_key(tensor)
         if key not in stored:
             stored.add(key)
             tensors[name] = tensor.detach().to("cpu", copy=True).contiguous()
@@ -70,11 +75,24 @@ def save_weights(model: nn.Module, path: Path) -> None:
 
 
 def load_weights(model: nn.Module, path: Path) -> None:
-    """Loads safetensors weights into ``model``; a missing or corrupt file is a user error."""
+    """Loads safetensors weights into ``model``; a missing or corrupt file is a user error.
+
+    The file is read on the CPU and copied into the model's own tensors (``load_state_dict``),
+    so it loads into a model on any device, also one whose RNN weights cuDNN has packed into one
+    buffer (safetensors' ``load_model`` refuses those). A tied weight stored once fills every
+    name that shares its tensor.
+    """
     if not path.is_file():
         raise ModelDirError(f"{path}: missing weights file; is this a trained model directory?")
     try:
-        missing, unexpected = load_model(model, str(path), strict=False)
+        tensors = load_file(str(path))
+        names_by_key: dict[tuple[int, tuple[int, ...], tuple[int, ...]], list[str]] = {}
+        for name, tensor in model.state_dict().items():
+            names_by_key.setdefault(_storage_key(tensor), []).append(name)
+        missing = [names[0] for names in names_by_key.values() if not set(names) & set(tensors)]
+        unexpected = set(tensors) - {n for names in names_by_key.values() for n in names}
+        if not missing and not unexpected:
+            model.load_state_dict(tensors, strict=False)
     except (SafetensorError, OSError, RuntimeError, ValueError) as err:
         raise ModelDirError(
             f"{path}: corrupt or incompatible weights ({_first_line(err)})"

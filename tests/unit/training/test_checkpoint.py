@@ -225,16 +225,22 @@ def test_metrics_are_appended_as_json_lines(tmp_path: Path) -> None:
     ]
 
 
-def test_weights_that_are_views_of_one_buffer_save_and_load(tmp_path: Path) -> None:
-    """On a GPU cuDNN packs an RNN's weights into one flat buffer (each weight a view of it);
-    saving must not refuse that, and the file must hold each weight once, at its own size."""
+def packed_lstm(seed: int) -> tuple[torch.nn.LSTM, torch.Tensor]:
+    """An LSTM whose weights are all views of one flat buffer, as cuDNN lays them out on a GPU."""
+    torch.manual_seed(seed)
     rnn = torch.nn.LSTM(3, 4)
     flat = torch.cat([p.detach().reshape(-1) for p in rnn.parameters()])
     offset = 0
-    for param in rnn.parameters():  # make every weight a view into `flat`, as cuDNN does
+    for param in rnn.parameters():
         size = param.numel()
         param.data = flat[offset : offset + size].view_as(param)
         offset += size
+    return rnn, flat
+
+
+def test_weights_that_are_views_of_one_buffer_save_and_load(tmp_path: Path) -> None:
+    """Saving a packed model must not refuse it, and the file must hold each weight once."""
+    rnn, flat = packed_lstm(0)
     path = tmp_path / "model.safetensors"
     save_weights(rnn, path)
     fresh = torch.nn.LSTM(3, 4)
@@ -244,3 +250,18 @@ def test_weights_that_are_views_of_one_buffer_save_and_load(tmp_path: Path) -> N
     ):
         assert torch.equal(got, want), name
     assert path.stat().st_size < 2 * flat.numel() * 4  # not one copy of the buffer per weight
+
+
+def test_weights_load_into_a_packed_model(tmp_path: Path) -> None:
+    """Resuming on a GPU loads into a model whose RNN weights cuDNN has already packed; the
+    values must land in the packed buffer (found on an H200: safetensors' load_model refused)."""
+    source = torch.nn.LSTM(3, 4)
+    path = tmp_path / "model.safetensors"
+    save_weights(source, path)
+    target, flat = packed_lstm(1)
+    load_weights(target, path)
+    for (name, got), (_, want) in zip(
+        target.state_dict().items(), source.state_dict().items(), strict=True
+    ):
+        assert torch.equal(got, want), name
+    assert torch.equal(flat, torch.cat([p.detach().reshape(-1) for p in source.parameters()]))

@@ -3,9 +3,9 @@
 A built-in corpus resolves to ``{"train": path, "dev": path, "test": path}`` of TSV files
 (``source<TAB>target``, optionally gzip-compressed). The Bible corpus ships inside the package;
 toy tasks are generated into the cache directory. The Debian corpora (``debian-summaries``,
-``debian-cloze-qa``, ``gettext-multi``, ``debian-faq-qa``) are built by ``seq2seq data prepare NAME`` into the
-cache directory (:func:`prepare_corpus`), never shipped: their texts stay under each package's
-licence.
+``debian-cloze-qa``, ``gettext-multi``, ``debian-faq-qa``) are built by
+``seq2seq data prepare NAME`` into the cache directory (:func:`prepare_corpus`), never
+shipped: their texts stay under each package's licence.
 """
 
 from __future__ import annotations
