@@ -65,35 +65,32 @@ RUNS = (
 )
 
 
-def train_commands(run: Run, out: Path, minutes: float, device: str) -> list[list[str]]:
+def train_commands(run: Run, out: Path, args: argparse.Namespace) -> list[list[str]]:
     """The ``seq2seq train`` command(s) of one run: one phase, or two for coverage."""
     model_dir = str(out / run.name)
-    common = [f"train.device={device}", "--no-progress"]
-    if not run.coverage_phase:
-        return [[*SEQ2SEQ, "train", run.config, "-o", model_dir, *run.overrides, *common,
-                 "--max-minutes", str(minutes)]]  # fmt: skip
-    first = minutes * (1 - COVERAGE_PHASE)
-    return [
-        [*SEQ2SEQ, "train", run.config, "-o", model_dir, *run.overrides, *common,
-         "--max-minutes", str(first)],
-        [*SEQ2SEQ, "train", "--resume", model_dir, "train.coverage_loss_weight=1.0", *common,
-         "--max-minutes", str(minutes - first)],
-    ]  # fmt: skip
+    common = [f"train.device={args.device}", *args.set, "--no-progress"]
+    first = args.minutes * (1 - COVERAGE_PHASE) if run.coverage_phase else args.minutes
+    commands = [[*SEQ2SEQ, "train", run.config, "-o", model_dir, *run.overrides, *common,
+                 "--max-minutes", str(first)]]  # fmt: skip
+    if run.coverage_phase:
+        commands.append([*SEQ2SEQ, "train", "--resume", model_dir,
+                         "train.coverage_loss_weight=1.0", *common,
+                         "--max-minutes", str(args.minutes - first)])  # fmt: skip
+    return commands
 
 
-def start_run(
-    run: Run, out: Path, minutes: float, device: str, eval_batch: int
-) -> subprocess.Popen[bytes]:
+def start_run(run: Run, args: argparse.Namespace) -> subprocess.Popen[bytes]:
     """Trains and then evaluates one run in a background shell, logging to ``out/NAME.log``."""
-    model_dir = out / run.name
-    evaluate = [*SEQ2SEQ, "evaluate", str(model_dir), "--split", "test", "--device", device,
-                "--batch-size", str(eval_batch),
+    out = args.out
+    evaluate = [*SEQ2SEQ, "evaluate", str(out / run.name), "--split", "test",
+                "--device", args.device, "--batch-size", str(args.eval_batch),
+                "--beam", str(args.eval_beam),
                 "--hyp-output", str(out / f"{run.name}.hyp")]  # fmt: skip
-    steps = [*train_commands(run, out, minutes, device), evaluate]
+    steps = [*train_commands(run, out, args), evaluate]
     script = " && ".join(" ".join(map(_quote, cmd)) for cmd in steps)
     script += f" > {_quote(str(out / run.name))}.scores"
     log = open(out / f"{run.name}.log", "wb")  # noqa: SIM115 (closed when the process ends)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     return subprocess.Popen(["bash", "-c", script], stdout=log, stderr=log, env=env)
 
 
@@ -110,6 +107,22 @@ def last_step(model_dir: Path) -> int | None:
     return max((s for s in steps if isinstance(s, int)), default=None)
 
 
+def run_all(runs: list[Run], args: argparse.Namespace) -> dict[str, int]:
+    """Runs ``runs``, at most ``args.parallel`` at a time (0: all at once); their exit codes."""
+    limit = args.parallel or len(runs)
+    pending, running, codes = list(runs), {}, {}
+    while pending or running:
+        while pending and len(running) < limit:
+            run = pending.pop(0)
+            running[run.name] = start_run(run, args)
+        time.sleep(1)
+        for name, proc in list(running.items()):
+            if proc.poll() is not None:
+                codes[name] = proc.returncode
+                del running[name]
+    return codes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=5.0, help="training budget per model")
@@ -117,6 +130,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder for models and logs")
     parser.add_argument("--runs", help="comma list of run names (default: all)")
     parser.add_argument("--eval-batch", type=int, default=64, help="sentences decoded together")
+    parser.add_argument("--eval-beam", type=int, default=4, help="beam size of the test decoding")
+    parser.add_argument("--parallel", type=int, default=0, help="runs at a time (0 = all)")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads per run")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override for every run"
+    )
     args = parser.parse_args()
     chosen = set(args.runs.split(",")) if args.runs else {r.name for r in RUNS}
     unknown = chosen - {r.name for r in RUNS}
@@ -124,9 +143,7 @@ def main() -> None:
         parser.error(f"unknown run(s) {', '.join(sorted(unknown))}")
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.time()
-    running = {r.name: start_run(r, args.out, args.minutes, args.device, args.eval_batch)
-               for r in RUNS if r.name in chosen}  # fmt: skip
-    codes = {name: proc.wait() for name, proc in running.items()}
+    codes = run_all([r for r in RUNS if r.name in chosen], args)
     print(f"all runs ended after {time.time() - start:.0f} s\n")
     print("| run | config | steps | test scores |")
     print("|---|---|---|---|")

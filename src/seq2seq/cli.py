@@ -244,6 +244,9 @@ def _add_search_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--length-penalty", type=float, help="GNMT alpha (0 = none)")
     p.add_argument("--batch-size", type=int, help="sentences decoded together")
     p.add_argument(
+        "--workers", type=int, help="CPU: batches decoded at once, one thread each (0 = cores)"
+    )
+    p.add_argument(
         "--sample", action="store_const", const=True, help="draw --nbest samples instead of beam"
     )
     p.add_argument("--temperature", type=float, help="sampling temperature (0 = greedy)")
@@ -282,6 +285,7 @@ def _search_overrides(args: argparse.Namespace) -> dict[str, object]:
         "n_best",
         "length_penalty",
         "batch_size",
+        "workers",
         "sample",
         "temperature",
         "top_k",

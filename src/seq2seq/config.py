@@ -331,6 +331,9 @@ class SearchConfig(_Section):
     max_len_extra: int = Field(10, ge=0, description="added to the ratio bound")
     max_len: int = Field(256, ge=1, description="absolute cap on output tokens")
     batch_size: int = Field(32, ge=1, description="sentences decoded together")
+    workers: int = Field(
+        1, ge=0, le=64, description="CPU: batches decoded at once, one thread each (0 = cores)"
+    )
     precision: Precision = Field("fp32", description="bf16 autocast; auto: bf16 where fast")
     sample: bool = Field(False, description="draw n_best samples instead of beam search")
     temperature: float = Field(1.0, ge=0, description="sampling: <1 sharper, >1 flatter, 0 greedy")

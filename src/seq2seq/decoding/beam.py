@@ -39,7 +39,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
-from seq2seq.decoding.penalties import HypothesisScorer
+from seq2seq.decoding.penalties import HypothesisScorer, extension_coverage, summed_attention
 from seq2seq.decoding.rules import StepRule, apply_rules
 from seq2seq.decoding.search import (
     Hypothesis,
@@ -236,15 +236,6 @@ def _top_k(
     return flat // vocab, flat % vocab
 
 
-def _summed_attention(attention: Tensor, lengths: Tensor) -> Tensor:
-    """Each beam's attention history ``[batch * beam, step, src_len]`` summed over its own
-    ``lengths`` ``[batch, beam]`` steps, ``[batch * beam, src_len]`` (the filler a frozen beam
-    gathers after its length is left out)."""
-    steps = torch.arange(attention.size(1), device=attention.device)
-    own = steps < lengths.view(-1, 1)  # [batch * beam, step]
-    return (attention * own.unsqueeze(-1)).sum(1)
-
-
 def _coverage_term(
     scorer: HypothesisScorer,
     beams: _Beams,
@@ -262,14 +253,8 @@ def _coverage_term(
     """
     if not scorer.uses_coverage:
         return 0.0
-    if attn is None or beams.attention is None:
-        raise InputError(
-            f"coverage_penalty={scorer.beta} needs attention weights, but this model returns "
-            "none (model.attention: none); set search.coverage_penalty to 0"
-        )
     batch, beam_size = frozen.shape
-    summed = _summed_attention(beams.attention, beams.lengths)  # [batch * beam, src_len]
-    coverage = summed + attn.float() * (~frozen).view(-1, 1)  # only live beams grow
+    coverage = extension_coverage(scorer, beams.attention, beams.lengths, attn, frozen)
     return scorer.coverage(coverage.view(batch, beam_size, -1), src_mask.unsqueeze(1))
 
 
@@ -293,7 +278,7 @@ def _end_decided_rows(
     live = ~beams.finished & ~empty
     coverage: Tensor | float = 0.0
     if scorer.uses_coverage and beams.attention is not None:
-        summed = _summed_attention(beams.attention, beams.lengths).view(*empty.shape, -1)
+        summed = summed_attention(beams.attention, beams.lengths).view(*empty.shape, -1)
         coverage = scorer.coverage(summed, src_mask.unsqueeze(1))
     scores = scorer.score(beams.log_probs, beams.lengths, coverage)  # [batch, beam]
     finished_scores = scores.masked_fill(~beams.finished | empty, float("-inf"))

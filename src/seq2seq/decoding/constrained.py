@@ -55,7 +55,7 @@ from seq2seq.decoding.constraint_tracking import (
     advancing_tokens,
     met_after,
 )
-from seq2seq.decoding.penalties import HypothesisScorer
+from seq2seq.decoding.penalties import HypothesisScorer, extension_coverage
 from seq2seq.decoding.rules import StepRule, apply_rules
 from seq2seq.decoding.search import (
     Hypothesis,
@@ -319,14 +319,7 @@ def _coverage_term(
     """
     if not scorer.uses_coverage:
         return 0.0
-    if attn is None or beams.attention is None:
-        raise InputError(
-            f"coverage_penalty={scorer.beta} needs attention weights, but this model returns "
-            "none (model.attention: none); set search.coverage_penalty to 0"
-        )
-    steps = torch.arange(beams.attention.size(1), device=attn.device)
-    produced = (steps < beams.lengths.view(-1, 1)).unsqueeze(-1)  # [batch * beam, step, 1]
-    coverage = (beams.attention * produced).sum(1) + attn.float() * (~frozen).view(-1, 1)
+    coverage = extension_coverage(scorer, beams.attention, beams.lengths, attn, frozen)
     return scorer.coverage(coverage, src_mask).unsqueeze(1)
 
 

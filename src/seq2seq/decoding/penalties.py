@@ -156,3 +156,35 @@ class HypothesisScorer:
             all_real = torch.ones_like(coverage, dtype=torch.bool)
             term = float(coverage_penalty(coverage, all_real, self.beta))
         return log_prob / float(self.normaliser(torch.tensor(length, dtype=torch.float64))) + term
+
+
+def summed_attention(attention: Tensor, lengths: Tensor) -> Tensor:
+    """Each hypothesis' attention history ``[rows, step, src_len]`` summed over its own
+    ``lengths`` (any shape with ``rows`` elements) steps: ``[rows, src_len]`` (the filler a
+    frozen hypothesis gathers after its length is left out)."""
+    steps = torch.arange(attention.size(1), device=attention.device)
+    own = steps < lengths.reshape(-1, 1)  # [rows, step]
+    return (attention * own.unsqueeze(-1)).sum(1)
+
+
+def extension_coverage(
+    scorer: HypothesisScorer,
+    history: Tensor | None,
+    lengths: Tensor,
+    attn: Tensor | None,
+    frozen: Tensor,
+) -> Tensor:
+    """Coverage of each hypothesis' one-token extensions ``[rows, src_len]``: its attention
+    ``history`` ``[rows, step, src_len]`` summed over its ``lengths`` steps, plus this step's
+    ``attn`` ``[rows, src_len]`` unless it is ``frozen`` (a frozen hypothesis does not grow).
+
+    Raises:
+        InputError: When the model returns no attention (coverage needs it).
+    """
+    if attn is None or history is None:
+        raise InputError(
+            f"coverage_penalty={scorer.beta} needs attention weights, but this model returns "
+            "none (model.attention: none); set search.coverage_penalty to 0"
+        )
+    live = (~frozen).reshape(-1, 1)  # [rows, 1]
+    return summed_attention(history, lengths) + attn.float() * live

@@ -38,6 +38,7 @@ from seq2seq.decoding.mbr import candidate_settings, mbr_ranking
 from seq2seq.decoding.rules import length_and_repeat_rules, min_output_lengths
 from seq2seq.decoding.sampling import sample_search
 from seq2seq.decoding.search import Hypothesis
+from seq2seq.decoding.workers import map_in_workers
 from seq2seq.device import autocast, resolve_device, resolve_precision
 from seq2seq.errors import InputError
 from seq2seq.models.seq2seq import Seq2Seq
@@ -176,26 +177,28 @@ class Translator:
         search = self._search_settings(search_overrides)
         phrase_ids = self._constraint_ids(sources, constraints, search)
         generation = candidate_settings(search) if search.mbr else search
+        encoded = [self._encode_source(s) for s in sources]  # (ids, copyable OOVs) each
+        order = sorted(range(len(sources)), key=lambda i: len(encoded[i][0]))
+        size = search.batch_size
+        chunks = [order[start : start + size] for start in range(0, len(order), size)]
+
+        def decode(chunk: list[int]) -> list[list[Candidate]]:
+            phrases = [phrase_ids[i] for i in chunk] if phrase_ids else None
+            return self._search(
+                [encoded[i][0] for i in chunk],
+                generation,
+                [encoded[i][1] for i in chunk],
+                phrases if phrases and any(phrases) else None,
+            )
+
         results: list[Translation | None] = [None] * len(sources)
-        encoded = [self._encode_source(s) for s in sources]
-        oovs = [self._source_oovs(s) for s in sources]
-        order = sorted(range(len(sources)), key=lambda i: len(encoded[i]))
-        for start in range(0, len(order), search.batch_size):
-            chunk = order[start : start + search.batch_size]
-            chunk_phrases = [phrase_ids[i] for i in chunk] if phrase_ids else None
-            for i, cands in zip(
-                chunk,
-                self._search(
-                    [encoded[i] for i in chunk],
-                    generation,
-                    [oovs[i] for i in chunk],
-                    chunk_phrases if chunk_phrases and any(chunk_phrases) else None,
-                ),
-                strict=True,
-            ):
+        decoded = map_in_workers(decode, chunks, self._workers(search))
+        for chunk, chunk_candidates in zip(chunks, decoded, strict=True):
+            for i, cands in zip(chunk, chunk_candidates, strict=True):
                 if search.mbr:
                     cands = _rank_by_mbr(cands, search)
-                tokens = decode_extended(encoded[i], self.codec.src_vocab, oovs[i])
+                ids, oovs = encoded[i]
+                tokens = decode_extended(ids, self.codec.src_vocab, oovs)
                 results[i] = Translation(sources[i], tokens, cands)
         return [r for r in results if r is not None]
 
@@ -258,21 +261,25 @@ class Translator:
             for source, phrases in zip(sources, constraints, strict=True)
         ]
 
-    def _encode_source(self, text: str) -> list[int]:
-        if self.copies:  # OOV tokens as this sentence's extended ids
-            ids, _ = extend_source(source_tokens(self.codec, text), self.codec.src_vocab)
+    def _encode_source(self, text: str) -> tuple[list[int], list[str]]:
+        """Source ids, and for a copy model its out-of-vocabulary tokens (extended ids
+        ``V, V+1, ...`` in ``ids``); ``[]`` for other models."""
+        oovs: list[str] = []
+        if self.copies:
+            ids, oovs = extend_source(source_tokens(self.codec, text), self.codec.src_vocab)
         else:
             ids = self.codec.encode_src(text.strip()) if text.strip() else []
         if len(ids) > MAX_SOURCE_TOKENS:
             logger.warning("source of %d tokens truncated to %d", len(ids), MAX_SOURCE_TOKENS)
             ids = ids[:MAX_SOURCE_TOKENS]
-        return ids
+        return ids, oovs
 
-    def _source_oovs(self, text: str) -> list[str]:
-        """A copy model's out-of-vocabulary source tokens (extended ids ``V, V+1, ...``)."""
-        if not self.copies:
-            return []
-        return extend_source(source_tokens(self.codec, text), self.codec.src_vocab)[1]
+    def _workers(self, search: SearchConfig) -> int:
+        """Batches decoded at once: ``search.workers`` on a CPU (0: one per intra-op thread);
+        on a GPU one, since batches there already run in parallel inside each kernel."""
+        if next(self.model.parameters()).device.type != "cpu":
+            return 1
+        return search.workers or torch.get_num_threads()
 
     @torch.no_grad()
     def _search(

@@ -30,7 +30,14 @@ from typing import Any, NamedTuple
 
 from seq2seq.data.builtin import debian_archive
 from seq2seq.data.builtin.debian_archive import PackageTree
-from seq2seq.data.builtin.prepared import SPLITS, Prepared, Row, finish_info, write_splits
+from seq2seq.data.builtin.prepared import (
+    SPLITS,
+    Prepared,
+    Row,
+    finish_info,
+    split_of_package,
+    write_splits,
+)
 from seq2seq.errors import DataError
 
 NAME = "gettext-multi"
@@ -80,11 +87,7 @@ class Message(NamedTuple):
 
 def package_split(package: str) -> str:
     """The split a package's messages belong to (a fixed assignment, documented above)."""
-    if package in DEV_PACKAGES:
-        return "dev"
-    if package in TEST_PACKAGES:
-        return "test"
-    return "train"
+    return split_of_package(package, DEV_PACKAGES, TEST_PACKAGES)
 
 
 def is_format_only(text: str) -> bool:

@@ -72,6 +72,16 @@ def finish_info(provenance: Mapping[str, Any], start: float) -> dict[str, Any]:
     }
 
 
+def split_of_package(package: str, dev: Sequence[str], test: Sequence[str]) -> str:
+    """``dev``, ``test`` or ``train``: corpora split by whole package, so no package's texts
+    (its boilerplate, its names) appear on both sides of a split."""
+    if package in dev:
+        return "dev"
+    if package in test:
+        return "test"
+    return "train"
+
+
 def split_paths(out_dir: Path) -> dict[str, Path]:
     """``{"train": out_dir/train.tsv, ...}``."""
     return {split: Path(out_dir) / f"{split}.tsv" for split in SPLITS}
