@@ -54,6 +54,7 @@ PEER_SYSTEMS = {
 }
 PEER_BEAMS = (1, 4)  # what run_peer.py decode-speed accepts
 NO_CACHE = ", no cache"  # suffix of the label of a Transformer decoding without its cache
+INT8 = ", int8"  # suffix of the label of a model decoding with int8 linear layers
 
 
 class ForcedLength(nn.Module):
@@ -99,12 +100,14 @@ class Subject:
     model: nn.Module
     search: SearchConfig
     cached: bool = True
+    precision: str = "fp32"
 
 
 def random_subjects(
-    models: list[str], codec: TextCodec, device: torch.device, seed: int
+    models: list[str], codec: TextCodec, device: torch.device, seed: int, int8: bool
 ) -> list[Subject]:
-    """Randomly initialised models of our shapes; the Transformer twice (cache, no cache)."""
+    """Randomly initialised models of our shapes; the Transformer twice (cache, no cache);
+    with ``int8`` each model once more with int8 linear layers."""
     vocab = codec.tgt_vocab
     subjects = []
     for name in models:
@@ -114,6 +117,8 @@ def random_subjects(
         subjects.append(Subject(name, name, model.to(device).eval(), config.search))
         if name == "transformer":
             subjects.append(Subject(name + NO_CACHE, name, model, config.search, False))
+        if int8:
+            subjects.append(Subject(name + INT8, name, model, config.search, precision="int8"))
     return subjects
 
 
@@ -132,7 +137,9 @@ def trained_subjects(model_dir: Path, device: torch.device) -> tuple[list[Subjec
 
 def search_settings(base: SearchConfig, beam: int, args: argparse.Namespace) -> SearchConfig:
     """The subject's search settings with this run's beam and batch (and forced length)."""
-    settings: dict[str, Any] = {"beam_size": beam, "n_best": 1, "batch_size": args.batch}
+    settings: dict[str, Any] = {
+        "beam_size": beam, "n_best": 1, "batch_size": args.batch, "workers": args.workers,
+    }  # fmt: skip
     if not args.natural:  # max length = force_len for every sentence (see ForcedLength)
         settings |= {
             "max_len": args.force_len,
@@ -150,7 +157,9 @@ def time_subject(
     if isinstance(decoder, TransformerDecoder):
         decoder.incremental = subject.cached
     model = subject.model if args.natural else ForcedLength(subject.model, codec.tgt_vocab.eos_id)
-    search = search_settings(subject.search, beam, args)
+    search = search_settings(subject.search, beam, args).model_copy(
+        update={"precision": subject.precision}
+    )
     translator = Translator(model, codec, search)  # type: ignore[arg-type]
     device = next(subject.model.parameters()).device
     translator.translate(sources[: args.batch])  # warm-up
@@ -261,6 +270,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=32, help="sentences per batch")
     parser.add_argument("--beams", default="1,4,5", help="comma list; peers run 1 and 4 only")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="ours: batches at once, one thread each"
+    )
+    parser.add_argument("--int8", action="store_true", help="also time ours with int8 layers")
     parser.add_argument("--force-len", type=int, default=25, help="output tokens per sentence")
     parser.add_argument("--natural", action="store_true", help="let EOS happen (no peers)")
     parser.add_argument("--model-dir", type=Path, help="time this trained model instead")
@@ -299,7 +312,7 @@ def main() -> None:
             raise SystemExit(f"--model-dir: {err}") from None
     else:
         codec = common.load_codec()
-        subjects = random_subjects(args.models, codec, device, args.seed)
+        subjects = random_subjects(args.models, codec, device, args.seed, args.int8)
     sources = [p.src for p in read_pairs(corpus_files("bible-en-es")["test"])[: args.n]]
     rows = []
     for beam in args.beams:

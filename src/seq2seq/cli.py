@@ -247,6 +247,11 @@ def _add_search_flags(p: argparse.ArgumentParser) -> None:
         "--workers", type=int, help="CPU: batches decoded at once, one thread each (0 = cores)"
     )
     p.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "int8", "auto"),
+        help="bf16 autocast, or int8 linear layers (CPU)",
+    )
+    p.add_argument(
         "--sample", action="store_const", const=True, help="draw --nbest samples instead of beam"
     )
     p.add_argument("--temperature", type=float, help="sampling temperature (0 = greedy)")
@@ -286,6 +291,7 @@ def _search_overrides(args: argparse.Namespace) -> dict[str, object]:
         "length_penalty",
         "batch_size",
         "workers",
+        "precision",
         "sample",
         "temperature",
         "top_k",

@@ -30,6 +30,7 @@ AttentionType = Literal[
     "none", "bahdanau", "luong_dot", "luong_general", "luong_concat", "multihead"
 ]
 Precision = Literal["auto", "fp32", "bf16"]
+SearchPrecision = Literal["auto", "fp32", "bf16", "int8"]
 MbrMetric = Literal["chrf", "bleu"]
 
 
@@ -334,7 +335,9 @@ class SearchConfig(_Section):
     workers: int = Field(
         1, ge=0, le=64, description="CPU: batches decoded at once, one thread each (0 = cores)"
     )
-    precision: Precision = Field("fp32", description="bf16 autocast; auto: bf16 where fast")
+    precision: SearchPrecision = Field(
+        "fp32", description="bf16 autocast; int8: int8 linear layers (CPU); auto: bf16 where fast"
+    )
     sample: bool = Field(False, description="draw n_best samples instead of beam search")
     temperature: float = Field(1.0, ge=0, description="sampling: <1 sharper, >1 flatter, 0 greedy")
     top_k: int = Field(0, ge=0, description="sampling: keep the k most probable tokens (0 = all)")

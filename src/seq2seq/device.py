@@ -45,7 +45,13 @@ def fast_bf16(device: torch.device) -> bool:
 
 
 def resolve_precision(name: str, device: torch.device, key: str = "train.precision") -> str:
-    """Maps ``auto|fp32|bf16`` to the precision actually used (``fp32`` or ``bf16``)."""
+    """Maps ``auto|fp32|bf16|int8`` to the precision actually used (``fp32``, ``bf16`` or
+    ``int8``; int8 is a search setting and runs on CPUs only)."""
+    if name == "int8" and device.type != "cpu":
+        raise ConfigError(
+            f"{key}: 'int8' (int8 linear layers) runs on a CPU only; on {device.type} use "
+            "fp32 or bf16"
+        )
     if name == "auto":
         return "bf16" if fast_bf16(device) else "fp32"
     if name == "bf16" and not fast_bf16(device) and (key, device.type) not in _warned:

@@ -551,3 +551,15 @@ def test_device_cuda_without_a_gpu_is_a_user_error(
     (tmp_path / "in.txt").write_text("1 2\n", encoding="utf-8")
     argv = [command, str(model_dir), *extra, "--device", "cuda"]
     assert_user_error(capsys, argv, "'cuda'", "no CUDA device", "auto or cpu")
+
+
+def test_translate_int8_with_two_workers_matches_fp32_on_a_trained_model(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, model_dir: Path
+) -> None:
+    """The trained toy model is confident, so int8 weights and parallel batches must not change
+    a single output (the flags reach the search; order is kept)."""
+    sources = SOURCES * 5
+    monkeypatch.setattr(sys, "stdin", io.StringIO("".join(s + "\n" for s in sources)))
+    argv = ["translate", str(model_dir), "--precision", "int8", "--workers", "2"]
+    assert run_cli([*argv, "--batch-size", "3"]) == 0
+    assert capsys.readouterr().out.splitlines() == expected_texts(model_dir, sources)

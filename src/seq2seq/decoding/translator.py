@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 from pydantic import ValidationError
-from torch import Tensor
+from torch import Tensor, nn
 
 from seq2seq.config import SearchConfig, validation_messages
 from seq2seq.data.batching import pad_sequences
@@ -35,6 +35,7 @@ from seq2seq.decoding.constrained import constrained_beam_search
 from seq2seq.decoding.ensemble import Ensemble
 from seq2seq.decoding.greedy import greedy_search
 from seq2seq.decoding.mbr import candidate_settings, mbr_ranking
+from seq2seq.decoding.quantize import int8_copy
 from seq2seq.decoding.rules import length_and_repeat_rules, min_output_lengths
 from seq2seq.decoding.sampling import sample_search
 from seq2seq.decoding.search import Hypothesis
@@ -119,6 +120,7 @@ class Translator:
         self.search = search
         # A pointer-generator reads per-sentence extended ids and may output copied OOVs.
         self.copies = getattr(model, "pointer", None) is not None
+        self._int8_model: nn.Module | None = None  # made on the first int8 search
 
     @classmethod
     def load(cls, model_dir: str | Path, device: str = "cpu") -> Translator:
@@ -182,9 +184,12 @@ class Translator:
         size = search.batch_size
         chunks = [order[start : start + size] for start in range(0, len(order), size)]
 
+        model = self._model_for(search)
+
         def decode(chunk: list[int]) -> list[list[Candidate]]:
             phrases = [phrase_ids[i] for i in chunk] if phrase_ids else None
             return self._search(
+                model,
                 [encoded[i][0] for i in chunk],
                 generation,
                 [encoded[i][1] for i in chunk],
@@ -274,23 +279,38 @@ class Translator:
             ids = ids[:MAX_SOURCE_TOKENS]
         return ids, oovs
 
+    def _device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
     def _workers(self, search: SearchConfig) -> int:
         """Batches decoded at once: ``search.workers`` on a CPU (0: one per intra-op thread);
         on a GPU one, since batches there already run in parallel inside each kernel."""
-        if next(self.model.parameters()).device.type != "cpu":
+        if self._device().type != "cpu":
             return 1
         return search.workers or torch.get_num_threads()
+
+    def _model_for(self, search: SearchConfig) -> nn.Module:
+        """The model that decodes: ``self.model``, or for ``search.precision: int8`` its int8
+        copy, made on first use and kept (weights changed afterwards are not seen by it)."""
+        precision = resolve_precision(search.precision, self._device(), key="search.precision")
+        if precision != "int8":
+            return self.model
+        if self._int8_model is None:
+            self._int8_model = int8_copy(self.model)
+        return self._int8_model
 
     @torch.no_grad()
     def _search(
         self,
+        model: nn.Module,
         batch_ids: list[list[int]],
         search: SearchConfig,
         batch_oovs: Sequence[Sequence[str]] | None = None,
         batch_phrases: list[list[list[int]]] | None = None,
     ) -> list[list[Candidate]]:
+        """Decodes one batch with ``model`` (``self.model`` or its int8 copy)."""
         vocab = self.codec.tgt_vocab
-        device = next(self.model.parameters()).device
+        device = self._device()
         src, lengths = pad_sequences(
             [[*ids, self.codec.src_vocab.eos_id] for ids in batch_ids], vocab.pad_id
         )
@@ -317,7 +337,7 @@ class Translator:
         }
         precision = resolve_precision(search.precision, device, key="search.precision")
         with autocast(device, precision):
-            nbest = self._run_search(src, lengths, search, kwargs, batch_phrases)
+            nbest = self._run_search(model, src, lengths, search, kwargs, batch_phrases)
         batch_oovs = batch_oovs or [()] * len(batch_ids)
         return [
             [self._candidate(h, oovs) for h in hyps] if ids else [self._empty()] * search.n_best
@@ -326,6 +346,7 @@ class Translator:
 
     def _run_search(
         self,
+        model: nn.Module,
         src: Tensor,
         lengths: Tensor,
         search: SearchConfig,
@@ -334,7 +355,7 @@ class Translator:
     ) -> list[list[Hypothesis]]:
         if phrases is not None:
             return constrained_beam_search(
-                self.model,
+                model,
                 src,
                 lengths,
                 constraints=phrases,
@@ -350,7 +371,7 @@ class Translator:
             if search.seed is not None:
                 generator = torch.Generator(device=src.device).manual_seed(search.seed)
             return sample_search(
-                self.model,
+                model,
                 src,
                 lengths,
                 num_samples=search.n_best,
@@ -361,9 +382,9 @@ class Translator:
                 **kwargs,
             )
         if search.beam_size == 1:
-            return [[h] for h in greedy_search(self.model, src, lengths, **kwargs)]
+            return [[h] for h in greedy_search(model, src, lengths, **kwargs)]
         return beam_search(
-            self.model,
+            model,
             src,
             lengths,
             beam_size=search.beam_size,
