@@ -527,8 +527,10 @@ def _describe(origin: str, error: Any) -> str:
     loc = [str(p) for p in error["loc"] if not str(p).startswith("function-")]
     # Union members add their type name to the location; drop it for a readable key.
     loc = [p for p in loc if p not in {"str", "ParallelFiles"}]
-    key = ".".join(loc) or "(top level)"
+    key = ".".join(loc)
     message = error["msg"].removeprefix("Value error, ")
+    if not key:  # a rule across keys of the whole object: its message names the keys
+        return f"{origin}: {message}"
     if error["type"] == "extra_forbidden":
         allowed = ", ".join(_section_keys(loc[:-1]))
         return f"{origin}: {key}: unknown key; allowed here: {allowed}"

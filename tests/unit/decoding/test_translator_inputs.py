@@ -1,10 +1,14 @@
-"""``Translator.translate_stream``: a long input is read lazily and comes out in input order."""
+"""The Translator over inputs: a long stream is read lazily and comes out in input order, and
+search settings that break a rule across keys say so in one line."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import pytest
 from tiny_translator import SOURCES, tiny_translator
+
+from seq2seq.errors import InputError
 
 
 def test_stream_keeps_order_and_equals_translating_the_list() -> None:
@@ -30,3 +34,11 @@ def test_stream_holds_one_chunk_of_input_at_a_time() -> None:
     first = next(stream)
     assert first.source == SOURCES[1]
     assert pulled == 5
+
+
+def test_a_rule_across_search_keys_names_them_without_a_placeholder_key() -> None:
+    with pytest.raises(InputError) as caught:
+        tiny_translator().translate(SOURCES, beam_size=2, n_best=3)
+    message = str(caught.value)
+    assert message.startswith("search: n_best (3) must be <= beam_size (2)")
+    assert "top level" not in message
