@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1, help="batches decoded at once")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     corpus = yaml.safe_load((args.model_dir / "config.yaml").read_text())["data"]["corpus"]
@@ -69,7 +70,8 @@ def main() -> None:
     rows = []
     for label, overrides in runs(args, beam_size):
         start = time.monotonic()
-        hypotheses = [t.text for t in translator.translate(sources, **overrides)]
+        decoded = translator.translate(sources, workers=args.workers, **overrides)
+        hypotheses = [t.text for t in decoded]
         bleu, chrf = corpus_scores(hypotheses, references)
         rows.append(
             {
