@@ -353,18 +353,16 @@ class Translator:
         kwargs: dict[str, Any],
         phrases: list[list[list[int]]] | None = None,
     ) -> list[list[Hypothesis]]:
+        beam = {  # what plain and constrained beam search both take from the settings
+            "beam_size": search.beam_size,
+            "length_penalty": search.length_penalty,
+            "n_best": search.n_best,
+            "length_penalty_type": search.length_penalty_type,
+            "coverage_penalty": search.coverage_penalty,
+        }
         if phrases is not None:
             return constrained_beam_search(
-                model,
-                src,
-                lengths,
-                constraints=phrases,
-                beam_size=search.beam_size,
-                length_penalty=search.length_penalty,
-                n_best=search.n_best,
-                length_penalty_type=search.length_penalty_type,
-                coverage_penalty=search.coverage_penalty,
-                **kwargs,
+                model, src, lengths, constraints=phrases, **beam, **kwargs
             )
         if search.sample:
             generator = None
@@ -387,12 +385,8 @@ class Translator:
             model,
             src,
             lengths,
-            beam_size=search.beam_size,
-            length_penalty=search.length_penalty,
-            n_best=search.n_best,
-            length_penalty_type=search.length_penalty_type,
-            coverage_penalty=search.coverage_penalty,
             early_stopping=search.early_stopping,
+            **beam,
             **kwargs,
         )
 

@@ -89,8 +89,9 @@ def load_weights(model: nn.Module, path: Path) -> None:
         names_by_key: dict[tuple[int, tuple[int, ...], tuple[int, ...]], list[str]] = {}
         for name, tensor in model.state_dict().items():
             names_by_key.setdefault(_storage_key(tensor), []).append(name)
-        missing = [names[0] for names in names_by_key.values() if not set(names) & set(tensors)]
-        unexpected = set(tensors) - {n for names in names_by_key.values() for n in names}
+        stored = set(tensors)
+        missing = [names[0] for names in names_by_key.values() if not stored.intersection(names)]
+        unexpected = stored - {n for names in names_by_key.values() for n in names}
         if not missing and not unexpected:
             model.load_state_dict(tensors, strict=False)
     except (SafetensorError, OSError, RuntimeError, ValueError) as err:
