@@ -187,7 +187,8 @@ class MultiHeadAttention(nn.Module):
         """``keys [B, S, key_size] -> [B, 2, heads, S, d_head]`` (keys and values packed)."""
         batch, length, _ = keys.shape
         packed = self.key_value_proj(keys).view(batch, length, 2, self.heads, -1)
-        return packed.permute(0, 2, 3, 1, 4)
+        # Contiguous once per sentence, so no decoding step copies the strided view.
+        return packed.permute(0, 2, 3, 1, 4).contiguous()
 
     def attend(
         self, query: Tensor, keys_values: Tensor, mask: Tensor, need_weights: bool = False

@@ -156,25 +156,32 @@ class DecoderLayer(_Block):
         past: tuple[Tensor, Tensor],
         memory: Tensor,
         memory_mask: Tensor,
+        group: int,
         need_weights: bool,
     ) -> tuple[Tensor, tuple[Tensor, Tensor], Tensor | None]:
-        """One layer over new target positions ``x`` ``[B, T, d]``.
+        """One layer over new target positions ``x`` ``[rows, T, d]``.
 
         Args:
-            past: This layer's cached self-attention keys/values ``[B, heads, t, d_head]``.
-            memory: Projected encoder keys/values ``[B, 2, heads, S, d_head]``.
-            memory_mask: ``[B, S]`` True on real source tokens.
+            past: This layer's cached self-attention keys/values ``[rows, heads, t, d_head]``.
+            memory: Projected encoder keys/values ``[sentences, 2, heads, S, d_head]``.
+            memory_mask: ``[sentences, S]`` True on real source tokens.
+            group: Rows per sentence (``rows = sentences * group``, consecutive).
 
         Returns:
-            ``[B, T, d]``, keys/values including the new positions, and cross-attention
-            weights ``[B, heads, T, S]`` if asked.
+            ``[rows, T, d]``, keys/values including the new positions, and cross-attention
+            weights ``[rows, heads, T, S]`` if asked.
         """
         attended, cache = self.self_attention(self._input(x, 0), causal=True, past=past)
         x = self._residual(x, attended, 0)
-        context, weights = self.cross_attention.attend(
-            self._input(x, 1), memory, memory_mask, need_weights
-        )
-        x = self._residual(x, context, 1)
+        rows, length, width = x.shape
+        # A sentence's rows query its memory together: [sentences, group * T, d].
+        queries = self._input(x, 1).reshape(rows // group, group * length, width)
+        context, weights = self.cross_attention.attend(queries, memory, memory_mask, need_weights)
+        x = self._residual(x, context.view(rows, length, -1), 1)
+        if weights is not None and group > 1:  # [sentences, heads, group * T, S] -> per row
+            sentences, heads, _, src_len = weights.shape
+            weights = weights.view(sentences, heads, group, length, src_len).transpose(1, 2)
+            weights = weights.reshape(rows, heads, length, src_len)
         return self._residual(x, self.feed_forward(self._input(x, 2)), 2), cache, weights
 
 
@@ -234,18 +241,28 @@ class TransformerEncoder(nn.Module):
 class TransformerDecoderState:
     """The key/value cache a Transformer decoder carries from step to step.
 
+    The cross-attention keys and values depend only on the source sentence, so they are kept
+    once per *sentence*, not once per row: beam search expands every sentence to ``group``
+    consecutive rows (its beams) and reorders rows within a sentence at every step, and neither
+    copies them. The rows of a sentence attend to its memory together, as ``group * T`` queries
+    of one batch entry (:meth:`DecoderLayer.forward`).
+
     Attributes:
-        self_keys, self_values: Per layer ``[B, heads, t, d_head]`` for the ``t`` target
+        self_keys, self_values: Per layer ``[rows, heads, t, d_head]`` for the ``t`` target
             positions decoded so far (empty while ``prefix`` is used instead).
         memory: Per layer, the encoder states projected to keys/values once per sentence
-            ``[B, 2, heads, S, d_head]``.
+            ``[sentences, 2, heads, S, d_head]``.
+        memory_mask: ``[sentences, S]`` True on real source positions.
+        group: Rows per sentence: row ``r`` belongs to sentence ``r // group``.
         prefix: Without the cache (``TransformerDecoder.incremental = False``), the embedded
-            targets so far ``[B, t, d]``, re-run through the whole stack at every step.
+            targets so far ``[rows, t, d]``, re-run through the whole stack at every step.
     """
 
     self_keys: tuple[Tensor, ...]
     self_values: tuple[Tensor, ...]
     memory: tuple[Tensor, ...]
+    memory_mask: Tensor
+    group: int = 1
     prefix: Tensor | None = None
 
     @property
@@ -254,13 +271,29 @@ class TransformerDecoderState:
         return self.self_keys[0].size(2)
 
     def select(self, indices: Tensor) -> TransformerDecoderState:
-        def pick(tensors: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-            return tuple(t.index_select(0, indices) for t in tensors)
+        """Rows ``indices`` ``[new_rows]``; the memory is copied only when the new rows are not
+        "``group`` consecutive rows per sentence, in sentence order" for some ``group``."""
 
+        def pick(tensors: tuple[Tensor, ...], rows: Tensor) -> tuple[Tensor, ...]:
+            return tuple(t.index_select(0, rows) for t in tensors)
+
+        sentences = self.memory_mask.size(0)
+        sentence_of_row = indices // self.group  # [new_rows]
+        memory, memory_mask, group = self.memory, self.memory_mask, 0
+        if sentences and indices.numel() % sentences == 0:
+            group = indices.numel() // sentences
+            expected = torch.arange(indices.numel(), device=indices.device) // group
+            if not torch.equal(sentence_of_row, expected):
+                group = 0
+        if group == 0:  # rows moved between sentences: one memory copy per row
+            memory, memory_mask = pick(memory, sentence_of_row), memory_mask[sentence_of_row]
+            group = 1
         return TransformerDecoderState(
-            self_keys=pick(self.self_keys),
-            self_values=pick(self.self_values),
-            memory=pick(self.memory),
+            self_keys=pick(self.self_keys, indices),
+            self_values=pick(self.self_values, indices),
+            memory=memory,
+            memory_mask=memory_mask,
+            group=group,
             prefix=None if self.prefix is None else self.prefix.index_select(0, indices),
         )
 
@@ -307,6 +340,7 @@ class TransformerDecoder(nn.Module):
             self_keys=(empty,) * len(self.layers),
             self_values=(empty,) * len(self.layers),
             memory=memory,
+            memory_mask=enc.mask,
             prefix=None if self.incremental else enc.states.new_zeros(batch, 0, self.output_size),
         )
 
@@ -343,14 +377,16 @@ class TransformerDecoder(nn.Module):
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
             past = (state.self_keys[i], state.self_values[i])
-            x, (k, v), w = layer(x, past, state.memory[i], enc.mask, all_layers or i == last)
+            x, (k, v), w = layer(
+                x, past, state.memory[i], state.memory_mask, state.group, all_layers or i == last
+            )
             keys.append(k)
             values.append(v)
             if w is not None:
                 weights.append(w)
         if self.final_norm is not None:
             x = self.final_norm(x)
-        new_state = TransformerDecoderState(tuple(keys), tuple(values), state.memory)
+        new_state = replace(state, self_keys=tuple(keys), self_values=tuple(values))
         return x, new_state, weights
 
     def _run_uncached(

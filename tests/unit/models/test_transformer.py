@@ -99,6 +99,48 @@ def test_greedy_output_is_identical_with_and_without_the_cache(name: str) -> Non
     assert max(len(tokens) for tokens in cached) > 3  # the cache was really used
 
 
+def test_beam_rows_share_one_memory_per_sentence_and_any_reorder_decodes_the_same() -> None:
+    """``select`` keeps the cross-attention memory once per sentence while rows stay grouped by
+    sentence (beam expansion and reordering within a sentence); any other reorder copies it.
+    Either way every row decodes exactly as its sentence would alone."""
+    model = build(TRANSFORMER_DECODERS["transformer>transformer"], seed=5)
+    src, lengths, tgt_in = batch(seed=6)
+    beams = 3
+    with torch.no_grad():
+        enc = model.encode(src, lengths)
+        state = model.init_state(enc)
+        expand = torch.arange(3).repeat_interleave(beams)  # [9]: sentence of each row
+        grouped = state.select(expand)
+        assert grouped.group == beams and grouped.memory is state.memory
+        within = torch.tensor([2, 0, 1, 3, 3, 4, 8, 6, 7])  # parents from the same sentence
+        reordered = grouped.select(within)
+        assert reordered.group == beams and reordered.memory is state.memory
+        across = torch.tensor([8, 0, 4, 1, 6, 2, 3, 5, 7])  # rows change sentence
+        moved = reordered.select(across)
+        assert moved.group == 1 and moved.memory[0].size(0) == 9
+
+        row_sentence = expand[within][across]
+        tokens = tgt_in[row_sentence, 1]
+        log_probs, _, attn = model.decode_step(tokens, moved, enc.select(row_sentence))
+        for row, sentence in enumerate(row_sentence.tolist()):
+            alone_enc = enc.select(torch.tensor([sentence]))
+            alone, _, alone_attn = model.decode_step(
+                tokens[row : row + 1], model.init_state(alone_enc), alone_enc
+            )
+            torch.testing.assert_close(log_probs[row], alone[0], atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(attn[row], alone_attn[0], atol=1e-5, rtol=1e-4)
+        grouped_log_probs, _, grouped_attn = model.decode_step(
+            tgt_in[expand, 1], grouped, enc.select(expand)
+        )
+        for row, sentence in enumerate(expand.tolist()):
+            alone_enc = enc.select(torch.tensor([sentence]))
+            alone, _, alone_attn = model.decode_step(
+                tgt_in[sentence : sentence + 1, 1], model.init_state(alone_enc), alone_enc
+            )
+            torch.testing.assert_close(grouped_log_probs[row], alone[0], atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(grouped_attn[row], alone_attn[0], atol=1e-5, rtol=1e-4)
+
+
 def test_decoder_is_causal_a_later_token_never_changes_earlier_outputs() -> None:
     model = build(TRANSFORMER_DECODERS["transformer>transformer"])
     src, lengths, tgt_in = batch()
