@@ -48,6 +48,7 @@ from seq2seq.decoding.search import (
     make_hypothesis,
     mask_bos,
 )
+from seq2seq.decoding.top_k import top_k
 from seq2seq.errors import InputError
 from seq2seq.models.contract import SearchableModel
 
@@ -136,20 +137,28 @@ def beam_search(
             break
         log_probs, state, attn = model.decode_step(prev_tokens, state, enc)
         log_probs = apply_rules(rules, mask_bos(log_probs, bos_id), beams.tokens, to_beams, eos_id)
-        candidates, step_log_probs = _expand(beams, log_probs, frozen, eos_id)
+        step_log_probs, step_tokens = _expand(log_probs, frozen, eos_id)  # [batch, beam, k]
+        candidates = beams.log_probs.unsqueeze(-1) + step_log_probs
         next_lengths = beams.lengths + ~frozen  # [batch, beam]
         coverage = _coverage_term(scorer, beams, attn, frozen, src_mask)  # [batch, beam] or 0
-        parents, tokens = _top_k(
+        chosen = _top_k(
             candidates, next_lengths, beam_size, length_penalty, scorer=scorer, coverage=coverage
-        )
-        flat_parents = (parents + rows.unsqueeze(1) * beam_size).view(-1)  # [batch * beam]
+        )  # [batch, beam]: index into the row's beam * k extensions
+        flat_parents = (chosen // step_tokens.size(-1) + rows.unsqueeze(1) * beam_size).view(-1)
         beams = _advance(
-            beams, candidates, step_log_probs, attn, flat_parents, tokens, frozen, eos_id
+            beams,
+            candidates.view(batch, -1).gather(1, chosen),
+            step_log_probs.view(batch, -1).gather(1, chosen),
+            step_tokens.view(batch, -1).gather(1, chosen),
+            attn,
+            flat_parents,
+            frozen,
+            eos_id,
         )
         if early_stopping:
             beams = _end_decided_rows(beams, scorer, n_best, max_lengths, src_mask)
         state = state.select(flat_parents)
-        prev_tokens = tokens.view(-1)
+        prev_tokens = beams.tokens[:, -1]
     return _collect(beams, src_lengths, n_best, length_penalty, scorer=scorer)
 
 
@@ -180,26 +189,31 @@ def _initial_beams(batch: int, beam_size: int, src_len: int, device: torch.devic
     )
 
 
-def _expand(beams: _Beams, log_probs: Tensor, frozen: Tensor, eos_id: int) -> tuple[Tensor, Tensor]:
-    """Scores every one-token extension of every beam.
+def _expand(log_probs: Tensor, frozen: Tensor, eos_id: int) -> tuple[Tensor, Tensor]:
+    """Each beam's ``k = beam`` best one-token extensions: the only ones that can be chosen.
+
+    All extensions of one beam share its length and coverage, so their ranking is their
+    token log-prob's; a row's ``beam`` best extensions therefore come from its beams' own
+    ``beam`` best tokens, and ranking ``[batch, beam, beam]`` candidates instead of
+    ``[batch, beam, vocab]`` gives the same choice.
 
     Args:
-        beams: Current beams.
         log_probs: This step's log-probs ``[batch * beam, vocab]``.
         frozen: ``[batch, beam]`` beams that must not grow (finished or at max length).
         eos_id: The token a frozen beam "extends" with, at cost 0.
 
     Returns:
-        Cumulative log-probs of the extensions ``[batch, beam, vocab]`` and the per-token
-        log-probs they add ``[batch, beam, vocab]``.
+        Token log-probs ``[batch, beam, k]`` and tokens ``[batch, beam, k]``.
     """
     batch, beam_size = frozen.shape
-    log_probs = log_probs.view(batch, beam_size, -1)
+    k = min(beam_size, log_probs.size(-1))
+    values, tokens = top_k(log_probs, k)  # [batch * beam, k]
+    values, tokens = values.view(batch, beam_size, k), tokens.view(batch, beam_size, k)
     # A frozen beam has a single free extension, so it survives unchanged and keeps competing.
-    carry = torch.full_like(log_probs[0, 0], float("-inf"))  # [vocab]
-    carry[eos_id] = 0.0
-    log_probs = torch.where(frozen.unsqueeze(-1), carry, log_probs)
-    return beams.log_probs.unsqueeze(-1) + log_probs, log_probs
+    carry = torch.full_like(values[0, 0], float("-inf"))  # [k]
+    carry[0] = 0.0
+    frozen = frozen.unsqueeze(-1)
+    return torch.where(frozen, carry, values), tokens.masked_fill(frozen, eos_id)
 
 
 def _top_k(
@@ -210,13 +224,13 @@ def _top_k(
     *,
     scorer: HypothesisScorer | None = None,
     coverage: Tensor | float = 0.0,
-) -> tuple[Tensor, Tensor]:
-    """Picks each row's ``beam_size`` best extensions among its ``beam * vocab`` candidates.
+) -> Tensor:
+    """Picks each row's ``beam_size`` best extensions among its ``beam * k`` candidates.
 
     Candidates are ranked by ``log_prob / lp(length) + cp`` (``penalties.py``).
 
     Args:
-        candidates: Cumulative log-probs ``[batch, beam, vocab]``.
+        candidates: Cumulative log-probs of the extensions ``[batch, beam, k]``.
         next_lengths: Length of each beam's extensions ``[batch, beam]``.
         beam_size: How many to keep.
         alpha: GNMT length-penalty alpha, used when no ``scorer`` is given.
@@ -225,15 +239,15 @@ def _top_k(
             extensions of a beam share this step's attention), or 0.
 
     Returns:
-        Back-pointers (the parent beam within its row) and the chosen tokens, ``[batch, beam]``.
+        The chosen extensions, as indices into each row's flattened ``beam * k`` candidates
+        ``[batch, beam]``, best first.
     """
     scorer = scorer or HypothesisScorer("gnmt", alpha)
-    batch, _, vocab = candidates.shape
+    batch = candidates.size(0)
     if isinstance(coverage, Tensor):
         coverage = coverage.unsqueeze(-1)  # [batch, beam, 1]
     ranking = scorer.score(candidates, next_lengths.unsqueeze(-1), coverage)
-    flat = ranking.view(batch, -1).topk(beam_size, dim=-1).indices  # [batch, beam]
-    return flat // vocab, flat % vocab
+    return ranking.view(batch, -1).topk(beam_size, dim=-1).indices
 
 
 def _coverage_term(
@@ -292,34 +306,29 @@ def _end_decided_rows(
 
 def _advance(
     beams: _Beams,
-    candidates: Tensor,
-    step_log_probs: Tensor,
+    log_probs: Tensor,
+    token_log_probs: Tensor,
+    tokens: Tensor,
     attn: Tensor | None,
     flat_parents: Tensor,
-    tokens: Tensor,
     frozen: Tensor,
     eos_id: int,
 ) -> _Beams:
-    """Builds the next beams from the chosen parents ``flat_parents`` ``[batch * beam]`` and
-    ``tokens`` ``[batch, beam]``; histories are reordered along the back-pointers."""
+    """Builds the next beams from the chosen extensions, all ``[batch, beam]``: cumulative
+    ``log_probs``, the ``token_log_probs`` they add, their ``tokens``, and their parents
+    ``flat_parents`` ``[batch * beam]``; histories are reordered along the back-pointers."""
     batch, beam_size = tokens.shape
-    flat_tokens = tokens.view(-1)
-    chosen = flat_parents * candidates.size(-1) + flat_tokens  # index into [batch*beam*vocab]
     parent_frozen = frozen.view(-1)[flat_parents].view(batch, beam_size)
     parent_attention = None if attn is None else attn.index_select(0, flat_parents)
     history = None if beams.attention is None else beams.attention.index_select(0, flat_parents)
     return _Beams(
-        log_probs=candidates.view(-1)[chosen].view(batch, beam_size),
+        log_probs=log_probs,
         lengths=beams.lengths.view(-1)[flat_parents].view(batch, beam_size) + ~parent_frozen,
         finished=beams.finished.view(-1)[flat_parents].view(batch, beam_size)
         | (~parent_frozen & (tokens == eos_id)),
-        tokens=torch.cat([beams.tokens.index_select(0, flat_parents), flat_tokens[:, None]], 1),
+        tokens=torch.cat([beams.tokens.index_select(0, flat_parents), tokens.view(-1, 1)], 1),
         token_log_probs=torch.cat(
-            [
-                beams.token_log_probs.index_select(0, flat_parents),
-                step_log_probs.view(-1)[chosen].unsqueeze(1),
-            ],
-            1,
+            [beams.token_log_probs.index_select(0, flat_parents), token_log_probs.view(-1, 1)], 1
         ),
         attention=append_attention(history, parent_attention),
     )

@@ -77,8 +77,12 @@ def check_search_inputs(src: Tensor, src_lengths: Tensor, max_lengths: Tensor) -
 
 def mask_bos(log_probs: Tensor, bos_id: int) -> Tensor:
     """Returns ``log_probs`` ``[rows, vocab]`` (as float32) with BOS set to -inf: BOS only ever
-    starts a target, so search never produces it."""
-    log_probs = log_probs.float().clone()
+    starts a target, so search never produces it.
+
+    A float32 ``log_probs`` is changed in place: ``decode_step`` hands search a tensor of its
+    own (see ``models/contract.py``), and a vocabulary-wide copy per step is worth avoiding.
+    """
+    log_probs = log_probs.float()
     log_probs[:, bos_id] = float("-inf")
     return log_probs
 

@@ -83,5 +83,6 @@ class SearchableModel(Protocol):
         Returns:
             ``log_probs`` ``[batch, vocab]`` (log-softmax over the target vocabulary), the new
             state, and attention weights ``[batch, src_len]`` (None for attention-free models).
+            ``log_probs`` is a new tensor the caller owns: search masks tokens in it in place.
         """
         ...
