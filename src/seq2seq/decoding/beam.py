@@ -48,7 +48,6 @@ from seq2seq.decoding.search import (
     make_hypothesis,
     mask_bos,
 )
-from seq2seq.decoding.top_k import top_k
 from seq2seq.errors import InputError
 from seq2seq.models.contract import SearchableModel
 
@@ -207,7 +206,7 @@ def _expand(log_probs: Tensor, frozen: Tensor, eos_id: int) -> tuple[Tensor, Ten
     """
     batch, beam_size = frozen.shape
     k = min(beam_size, log_probs.size(-1))
-    values, tokens = top_k(log_probs, k)  # [batch * beam, k]
+    values, tokens = log_probs.topk(k, dim=-1)  # [batch * beam, k]
     values, tokens = values.view(batch, beam_size, k), tokens.view(batch, beam_size, k)
     # A frozen beam has a single free extension, so it survives unchanged and keeps competing.
     carry = torch.full_like(values[0, 0], float("-inf"))  # [k]

@@ -19,7 +19,6 @@ from seq2seq.decoding.search import (
     make_hypothesis,
     mask_bos,
 )
-from seq2seq.decoding.top_k import arg_max
 from seq2seq.models.contract import SearchableModel
 
 TokenChooser = Callable[[Tensor], tuple[Tensor, Tensor]]
@@ -28,7 +27,7 @@ TokenChooser = Callable[[Tensor], tuple[Tensor, Tensor]]
 
 def most_probable(log_probs: Tensor) -> tuple[Tensor, Tensor]:
     """The greedy choice: the arg-max token of each row and its log-prob."""
-    best_log_probs, tokens = arg_max(log_probs)
+    best_log_probs, tokens = log_probs.max(dim=-1)
     return tokens, best_log_probs
 
 
