@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seq2seq.models.dropout import dropout as apply_dropout
+
 
 def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
     """Softmax over the last axis that gives exactly zero weight to padding.
@@ -150,7 +152,7 @@ def dot_product_attention(
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
     weights = torch.softmax(scores.float(), dim=-1).to(values.dtype)
-    context = F.dropout(weights, dropout) @ values
+    context = apply_dropout(weights, dropout, training=True) @ values
     return context, weights
 
 

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from seq2seq.errors import InputError
+from seq2seq.models.dropout import Dropout
 
 
 def sinusoidal_table(length: int, dim: int) -> Tensor:
@@ -83,7 +84,7 @@ class PositionalInput(nn.Module):
         tables = {"sinusoidal": SinusoidalPositions, "learned": LearnedPositions}
         self.positions = tables[positions](dim, max_positions)
         self.scale = math.sqrt(dim) if scale else 1.0
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, embedded: Tensor, start: int = 0) -> Tensor:
         """``embedded [B, T, d]`` at positions ``start ..`` -> ``[B, T, d]``."""

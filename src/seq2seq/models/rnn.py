@@ -16,13 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seq2seq.device import rnn_autocast_guard
 from seq2seq.errors import Seq2SeqError
 from seq2seq.models.attention import Attention, MultiHeadAttention
 from seq2seq.models.contract import EncoderOutput
+from seq2seq.models.dropout import Dropout, dropout
 
 RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -47,7 +47,8 @@ def call_rnn(
     """``rnn(x, state)``, in fp32 when CPU autocast is on (see :func:`rnn_autocast_guard`).
 
     A single time step of a unidirectional RNN with a given state (every decoder step) runs
-    through :func:`rnn_step` instead.
+    through :func:`rnn_step` instead, unless hooks are registered on ``rnn`` (``summary``'s
+    shape recorder, a user's): then it is called as a module so that they run.
     """
     guard, x = rnn_autocast_guard(x)
     if isinstance(state, tuple):
@@ -55,7 +56,8 @@ def call_rnn(
     elif state is not None:
         state = state.to(x.dtype)
     with guard:
-        if x.size(1) == 1 and state is not None and not rnn.bidirectional:
+        hooked = bool(rnn._forward_hooks or rnn._forward_pre_hooks)
+        if x.size(1) == 1 and state is not None and not rnn.bidirectional and not hooked:
             return rnn_step(rnn, x, state)
         return rnn(x, state)
 
@@ -106,7 +108,7 @@ def rnn_step(
             h = cell(layer_input, hidden[layer], *weights, *biases)
         new_hidden.append(h)
         last = layer == rnn.num_layers - 1
-        layer_input = h if last else F.dropout(h, rnn.dropout, rnn.training)
+        layer_input = h if last else dropout(h, rnn.dropout, rnn.training)
     hidden = torch.stack(new_hidden)
     final = (hidden, torch.stack(new_cells)) if lstm else hidden
     return layer_input[:, None], final
@@ -141,7 +143,7 @@ class RnnEncoder(nn.Module):
             if bidirectional
             else None
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, src_embedded: Tensor, src_lengths: Tensor) -> EncoderOutput:
         """Encodes ``src_embedded`` ``[B, S, E]`` with true lengths ``src_lengths`` ``[B]``."""
@@ -287,7 +289,7 @@ class _RnnDecoderBase(nn.Module):
     ) -> None:
         super().__init__()
         self.rnn, self.bridge, self.attention = rnn, bridge, attention
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.output_size = rnn.hidden_size
 
     def _initial(self, enc: EncoderOutput, input_feed: bool) -> RnnDecoderState:

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from seq2seq.models.contract import DecoderState, EncoderOutput
 from seq2seq.models.coverage import CoverageDecoder
+from seq2seq.models.dropout import Dropout
 from seq2seq.models.pointer import PointerGenerator
 from seq2seq.models.rnn import RnnDecoder, RnnEncoder
 from seq2seq.models.transformer import TransformerDecoder, TransformerEncoder
@@ -51,7 +52,7 @@ class Seq2Seq(nn.Module):
         super().__init__()
         self.src_embed, self.tgt_embed = src_embed, tgt_embed
         self.encoder, self.decoder, self.generator = encoder, decoder, generator
-        self.src_dropout, self.tgt_dropout = nn.Dropout(src_dropout), nn.Dropout(tgt_dropout)
+        self.src_dropout, self.tgt_dropout = Dropout(src_dropout), Dropout(tgt_dropout)
         self.pointer = pointer
 
     def encode(self, src: Tensor, src_lengths: Tensor) -> EncoderOutput:

@@ -30,6 +30,7 @@ from seq2seq.models.attention import (
     split_heads,
 )
 from seq2seq.models.contract import EncoderOutput
+from seq2seq.models.dropout import Dropout
 from seq2seq.models.embeddings import PositionalInput
 
 
@@ -105,7 +106,7 @@ class FeedForward(nn.Module):
         self.inner = nn.Linear(shape.d_model, shape.ff_size)
         self.outer = nn.Linear(shape.ff_size, shape.d_model)
         self.activation = {"relu": F.relu, "gelu": F.gelu}[shape.activation]
-        self.dropout = nn.Dropout(shape.dropout)
+        self.dropout = Dropout(shape.dropout)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.outer(self.dropout(self.activation(self.inner(x))))
@@ -118,7 +119,7 @@ class _Block(nn.Module):
         super().__init__()
         self.pre_norm = shape.pre_norm
         self.norms = nn.ModuleList(nn.LayerNorm(shape.d_model) for _ in range(sublayers))
-        self.dropout = nn.Dropout(shape.dropout)
+        self.dropout = Dropout(shape.dropout)
 
     def _input(self, x: Tensor, i: int) -> Tensor:
         return self.norms[i](x) if self.pre_norm else x

@@ -79,3 +79,11 @@ def test_training_dropout_between_layers_applies_to_the_step_as_to_the_module() 
         rnn.eval()
         clean, _ = rnn_step(rnn, x, state)
     assert not torch.allclose(out, clean)  # the lower layer's output was dropped in training
+
+
+def test_hooks_on_the_rnn_still_run_for_single_steps() -> None:
+    rnn = KINDS["gru"](1).eval()
+    seen: list[list[int]] = []
+    rnn.register_forward_hook(lambda _m, _i, output: seen.append(list(output[0].shape)))
+    call_rnn(rnn, torch.randn(2, 1, 6), initial_state(rnn, 2))
+    assert seen == [[2, 1, 5]]
