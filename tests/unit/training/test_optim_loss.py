@@ -66,6 +66,19 @@ def test_label_smoothing_mixes_in_the_uniform_distribution() -> None:
     assert stats.perplexity == pytest.approx(math.exp(float(nll.mean())), rel=1e-5)
 
 
+@pytest.mark.parametrize("eps", [0.0, 0.1, 0.3])
+def test_loss_gradient_equals_autograd_through_cross_entropy(eps: float) -> None:
+    logits, gold = random_logits(2, tokens=20)
+    ours = logits.clone().requires_grad_()
+    loss, stats = sequence_loss(ours, gold, label_smoothing=eps)
+    (loss / stats.tokens * 3.0).backward()
+    reference = logits.clone().requires_grad_()
+    expected = F.cross_entropy(reference, gold, label_smoothing=eps, reduction="sum")
+    (expected / len(gold) * 3.0).backward()
+    assert ours.grad is not None and reference.grad is not None
+    torch.testing.assert_close(ours.grad, reference.grad)
+
+
 def test_accuracy_counts_arg_max_hits() -> None:
     gold = torch.tensor([3, 4, 5, 6, 7])
     predicted = torch.tensor([3, 1, 5, 6, 2])
