@@ -48,6 +48,7 @@ from seq2seq.data.corpus import read_pairs
 from seq2seq.data.pipeline import Example
 from seq2seq.device import autocast, fast_bf16
 from seq2seq.models import build_model
+from seq2seq.training.host_memory import keep_freed_memory
 from seq2seq.training.optim import build_optimizer, build_schedule
 from seq2seq.training.trainer import batch_loss
 
@@ -364,6 +365,7 @@ def jobs_for(args: argparse.Namespace) -> list[Job]:
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as `seq2seq train` does; the plain reference shares this process
     device = torch.device(args.device)
     machine = common.machine_description(device, args.threads)
     print(f"machine: {machine}", flush=True)

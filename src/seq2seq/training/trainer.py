@@ -35,6 +35,7 @@ from seq2seq.errors import ModelDirError
 from seq2seq.models import Seq2Seq, build_model
 from seq2seq.training import checkpoint as ckpt
 from seq2seq.training.copy_loss import pointer_batch_loss
+from seq2seq.training.host_memory import keep_freed_memory
 from seq2seq.training.loss import TokenStats, sequence_loss
 from seq2seq.training.optim import LrSchedule, build_optimizer, build_schedule
 from seq2seq.training.tensorboard_log import open_log, require_tensorboard
@@ -86,6 +87,7 @@ def train(
     tcfg = config.train
     if tcfg.threads:
         torch.set_num_threads(tcfg.threads)
+    keep_freed_memory()  # no page faults re-mapping each step's large tensors
     torch.manual_seed(tcfg.seed)
     model_dir.mkdir(parents=True, exist_ok=True)
     data = load_training_data(
