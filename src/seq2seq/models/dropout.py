@@ -26,18 +26,19 @@ _LEVELS = 1 << 16  # distinct 16-bit values an element's random draw can take
 
 
 class _KeepAndScale(torch.autograd.Function):
-    """``x * keep * scale``, saving only the boolean mask for the backward pass."""
+    """``where(keep, x, 0) * scale``, saving only the boolean mask for the backward pass (a
+    ``where`` on the bool mask needs no float copy of it, as ``x * keep`` would)."""
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, keep: Tensor, scale: float) -> Tensor:
         ctx.save_for_backward(keep)
         ctx.scale = scale
-        return (x * keep).mul_(scale)
+        return torch.where(keep, x, 0.0).mul_(scale)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
         (keep,) = ctx.saved_tensors
-        return (grad * keep).mul_(ctx.scale), None, None
+        return torch.where(keep, grad, 0.0).mul_(ctx.scale), None, None
 
 
 def keep_mask(shape: torch.Size, dropped_levels: int) -> Tensor:
