@@ -13,7 +13,10 @@ competing with the live beams for the ``beam_size`` places (as in GNMT and Tenso
 ``BeamSearchDecoder``). Candidates are ranked by ``log_prob / lp(length) + cp`` (see
 ``penalties.py``: the length normaliser ``none``/``average``/``gnmt`` and the coverage penalty,
 computed from the attention history the beams keep). Step rules (``rules.py``: minimum length,
-no repeated n-grams) forbid tokens before the candidates are ranked.
+no repeated n-grams) forbid tokens before the candidates are ranked. Only each beam's
+``beam_size`` best tokens are candidates: the extensions of one beam share its length and
+coverage, so no other token of that beam could make a row's best ``beam_size``, and the
+ranking works on ``[batch, beam, beam]`` instead of vocabulary-wide tensors.
 
 Stopping rule: the search stops when every beam of every row is frozen, i.e. finished with EOS
 or cut at its row's maximum length; it never needs more than ``max(max_lengths)`` steps.
