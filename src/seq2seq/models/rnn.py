@@ -57,7 +57,8 @@ def call_rnn(
         state = state.to(x.dtype)
     with guard:
         hooked = bool(rnn._forward_hooks or rnn._forward_pre_hooks)
-        if x.size(1) == 1 and state is not None and not rnn.bidirectional and not hooked:
+        one_step = x.size(1) == 1 and state is not None
+        if one_step and not rnn.bidirectional and not rnn.proj_size and not hooked:
             return rnn_step(rnn, x, state)
         return rnn(x, state)
 
@@ -90,7 +91,6 @@ def rnn_step(
         Outputs ``[B, 1, H]`` and the new state, shaped as ``rnn`` returns them.
     """
     cell = _CELLS[rnn.mode]
-    lstm = isinstance(state, tuple)
     hidden, cell_state = state if isinstance(state, tuple) else (state, None)
     layer_input, new_hidden, new_cells = x[:, 0], [], []
     for layer in range(rnn.num_layers):
@@ -100,8 +100,7 @@ def rnn_step(
             if rnn.bias
             else [None, None]
         )
-        if lstm:
-            assert cell_state is not None
+        if cell_state is not None:  # LSTM
             h, c = cell(layer_input, (hidden[layer], cell_state[layer]), *weights, *biases)
             new_cells.append(c)
         else:
@@ -110,7 +109,7 @@ def rnn_step(
         last = layer == rnn.num_layers - 1
         layer_input = h if last else dropout(h, rnn.dropout, rnn.training)
     hidden = torch.stack(new_hidden)
-    final = (hidden, torch.stack(new_cells)) if lstm else hidden
+    final = hidden if cell_state is None else (hidden, torch.stack(new_cells))
     return layer_input[:, None], final
 
 
