@@ -84,9 +84,8 @@ class _SmoothedCrossEntropy(torch.autograd.Function):
         per_token = nll.clone() if eps == 0.0 else (1.0 - eps) * nll - eps * log_probs.mean(dim=-1)
         ctx.save_for_backward(log_probs, gold)
         ctx.eps = eps
-        ctx.mark_non_differentiable(nll)
         best = log_probs.amax(dim=-1)
-        ctx.mark_non_differentiable(best)
+        ctx.mark_non_differentiable(nll, best)
         return per_token, nll, best
 
     @staticmethod
