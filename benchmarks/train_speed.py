@@ -47,8 +47,8 @@ from seq2seq.data.builtin import corpus_files
 from seq2seq.data.corpus import read_pairs
 from seq2seq.data.pipeline import Example
 from seq2seq.device import autocast, fast_bf16
+from seq2seq.host_memory import keep_freed_memory
 from seq2seq.models import build_model
-from seq2seq.training.host_memory import keep_freed_memory
 from seq2seq.training.optim import build_optimizer, build_schedule
 from seq2seq.training.trainer import batch_loss
 

@@ -244,7 +244,7 @@ def _add_search_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--length-penalty", type=float, help="GNMT alpha (0 = none)")
     p.add_argument("--batch-size", type=int, help="sentences decoded together")
     p.add_argument(
-        "--workers", type=int, help="CPU: batches decoded at once, one thread each (0 = cores)"
+        "--workers", type=int, help="CPU: batches decoded at once, single-threaded each (0 = cores)"
     )
     p.add_argument(
         "--precision",

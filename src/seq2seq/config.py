@@ -333,7 +333,7 @@ class SearchConfig(_Section):
     max_len: int = Field(256, ge=1, description="absolute cap on output tokens")
     batch_size: int = Field(32, ge=1, description="sentences decoded together")
     workers: int = Field(
-        1, ge=0, le=64, description="CPU: batches decoded at once, one thread each (0 = cores)"
+        1, ge=0, le=64, description="CPU: batches decoded at once, single-threaded each (0 = cores)"
     )
     precision: SearchPrecision = Field(
         "fp32", description="bf16 autocast; int8: int8 linear layers (CPU); auto: bf16 where fast"

@@ -42,6 +42,7 @@ from seq2seq.decoding.search import Hypothesis
 from seq2seq.decoding.workers import map_in_workers
 from seq2seq.device import autocast, resolve_device, resolve_precision
 from seq2seq.errors import InputError
+from seq2seq.host_memory import keep_freed_memory
 from seq2seq.models.seq2seq import Seq2Seq
 
 logger = logging.getLogger(__name__)
@@ -185,6 +186,8 @@ class Translator:
         chunks = [order[start : start + size] for start in range(0, len(order), size)]
 
         model = self._model_for(search)
+        if self._device().type == "cpu":
+            keep_freed_memory()  # no page faults re-mapping each step's logits (host_memory.py)
 
         def decode(chunk: list[int]) -> list[list[Candidate]]:
             phrases = [phrase_ids[i] for i in chunk] if phrase_ids else None

@@ -32,10 +32,10 @@ from seq2seq.data.pipeline import Example, TextCodec, TrainingData, load_trainin
 from seq2seq.decoding.translator import Translator
 from seq2seq.device import autocast, resolve_device, resolve_precision
 from seq2seq.errors import ModelDirError
+from seq2seq.host_memory import keep_freed_memory
 from seq2seq.models import Seq2Seq, build_model
 from seq2seq.training import checkpoint as ckpt
 from seq2seq.training.copy_loss import pointer_batch_loss
-from seq2seq.training.host_memory import keep_freed_memory
 from seq2seq.training.loss import TokenStats, sequence_loss
 from seq2seq.training.optim import LrSchedule, build_optimizer, build_schedule
 from seq2seq.training.tensorboard_log import open_log, require_tensorboard

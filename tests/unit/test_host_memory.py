@@ -11,7 +11,7 @@ import pytest
 PROBE = textwrap.dedent(
     """
     import resource, sys, torch
-    from seq2seq.training.host_memory import keep_freed_memory
+    from seq2seq.host_memory import keep_freed_memory
     if sys.argv[1] == "keep":
         assert keep_freed_memory()
     def faults_touching_a_fresh_64_mb_tensor():
