@@ -35,6 +35,7 @@ from seq2seq.decoding.constrained import constrained_beam_search
 from seq2seq.decoding.ensemble import Ensemble
 from seq2seq.decoding.greedy import greedy_search
 from seq2seq.decoding.mbr import candidate_settings, mbr_ranking
+from seq2seq.decoding.packed import packed_copy, packing_available
 from seq2seq.decoding.quantize import int8_copy
 from seq2seq.decoding.rules import length_and_repeat_rules, min_output_lengths
 from seq2seq.decoding.sampling import sample_search
@@ -122,6 +123,7 @@ class Translator:
         # A pointer-generator reads per-sentence extended ids and may output copied OOVs.
         self.copies = getattr(model, "pointer", None) is not None
         self._int8_model: nn.Module | None = None  # made on the first int8 search
+        self._packed_model: nn.Module | None = None  # made on the first fp32 CPU search
 
     @classmethod
     def load(cls, model_dir: str | Path, device: str = "cpu") -> Translator:
@@ -293,14 +295,24 @@ class Translator:
         return search.workers or torch.get_num_threads()
 
     def _model_for(self, search: SearchConfig) -> nn.Module:
-        """The model that decodes: ``self.model``, or for ``search.precision: int8`` its int8
-        copy, made on first use and kept (weights changed afterwards are not seen by it)."""
-        precision = resolve_precision(search.precision, self._device(), key="search.precision")
-        if precision != "int8":
-            return self.model
-        if self._int8_model is None:
-            self._int8_model = int8_copy(self.model)
-        return self._int8_model
+        """The model that decodes, made on first use and kept:
+
+        - ``search.precision: int8``: its int8 copy (weights changed afterwards are not seen);
+        - fp32 on a CPU: its copy with oneDNN-packed linear layers (``packed.py``; it shares
+          the weights and re-packs them when they change);
+        - otherwise ``self.model``.
+        """
+        device = self._device()
+        precision = resolve_precision(search.precision, device, key="search.precision")
+        if precision == "int8":
+            if self._int8_model is None:
+                self._int8_model = int8_copy(self.model)
+            return self._int8_model
+        if precision == "fp32" and device.type == "cpu" and packing_available():
+            if self._packed_model is None:
+                self._packed_model = packed_copy(self.model)
+            return self._packed_model
+        return self.model
 
     @torch.no_grad()
     def _search(
