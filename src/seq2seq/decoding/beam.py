@@ -2,7 +2,8 @@
 Machine Translation System", section 7).
 
 Every row of the batch keeps ``beam_size`` hypotheses; all ``batch * beam_size`` of them advance
-through one ``decode_step`` call per target position, and the bookkeeping (scores, lengths,
+through one ``decode_step`` call per target position (the first step runs one row per input:
+its beams all start from the same state), and the bookkeeping (scores, lengths,
 token and attention histories) lives in tensors reordered by back-pointers, never in Python
 lists of hypotheses. Only ``decode_step``, ``DecoderState.select`` and ``EncoderOutput.select``
 are used, so any model family works.
@@ -128,17 +129,28 @@ def beam_search(
     rows = torch.arange(batch, device=src.device)
     enc = model.encode(src, src_lengths)
     to_beams = rows.repeat_interleave(beam_size)  # [batch * beam]: row of each beam
-    state = model.init_state(enc).select(to_beams)
-    enc = enc.select(to_beams)
+    # The first step runs one row per input: all of a row's beams would start from the same
+    # BOS state, and only beam 0 is live (_initial_beams). The state and encoder output are
+    # expanded to beams after it.
+    state = model.init_state(enc)
     src_mask = torch.arange(src_len, device=src.device) < src_lengths.to(src.device)[:, None]
     beams = _initial_beams(batch, beam_size, src_len, src.device)
-    prev_tokens = torch.full((batch * beam_size,), bos_id, dtype=torch.long, device=src.device)
+    prev_tokens = torch.full((batch,), bos_id, dtype=torch.long, device=src.device)
     for step in range(int(max_lengths.max()) if batch else 0):
         frozen = beams.finished | (step >= max_lengths).unsqueeze(1)  # [batch, beam]
         if bool((frozen | beams.log_probs.isneginf()).all()):
             break
+        first = step == 0
         log_probs, state, attn = model.decode_step(prev_tokens, state, enc)
-        log_probs = apply_rules(rules, mask_bos(log_probs, bos_id), beams.tokens, to_beams, eos_id)
+        log_probs = apply_rules(
+            rules,
+            mask_bos(log_probs, bos_id),
+            beams.tokens[::beam_size] if first else beams.tokens,
+            rows if first else to_beams,
+            eos_id,
+        )
+        if first and attn is not None:  # [batch, src_len] -> every beam's [batch * beam, ...]
+            attn = attn.repeat_interleave(beam_size, 0)
         step_log_probs, step_tokens = _expand(log_probs, frozen, eos_id)  # [batch, beam, k]
         candidates = beams.log_probs.unsqueeze(-1) + step_log_probs
         next_lengths = beams.lengths + ~frozen  # [batch, beam]
@@ -159,7 +171,11 @@ def beam_search(
         )
         if early_stopping:
             beams = _end_decided_rows(beams, scorer, n_best, max_lengths, src_mask)
-        state = state.select(flat_parents)
+        if first:  # the state's rows were inputs; each beam's parent is its input's row
+            state = state.select(flat_parents // beam_size)
+            enc = enc.select(to_beams)
+        else:
+            state = state.select(flat_parents)
         prev_tokens = beams.tokens[:, -1]
     return _collect(beams, src_lengths, n_best, length_penalty, scorer=scorer)
 
@@ -200,7 +216,8 @@ def _expand(log_probs: Tensor, frozen: Tensor, eos_id: int) -> tuple[Tensor, Ten
     ``[batch, beam, vocab]`` gives the same choice.
 
     Args:
-        log_probs: This step's log-probs ``[batch * beam, vocab]``.
+        log_probs: This step's log-probs ``[batch * beam, vocab]``, or ``[batch, vocab]`` on
+            the first step (one row per input, shared by its beams).
         frozen: ``[batch, beam]`` beams that must not grow (finished or at max length).
         eos_id: The token a frozen beam "extends" with, at cost 0.
 
@@ -209,13 +226,14 @@ def _expand(log_probs: Tensor, frozen: Tensor, eos_id: int) -> tuple[Tensor, Ten
     """
     batch, beam_size = frozen.shape
     k = min(beam_size, log_probs.size(-1))
-    values, tokens = log_probs.topk(k, dim=-1)  # [batch * beam, k]
-    values, tokens = values.view(batch, beam_size, k), tokens.view(batch, beam_size, k)
+    values, tokens = log_probs.topk(k, dim=-1)  # [batch * (beam or 1), k]
+    values = values.view(batch, -1, k).expand(batch, beam_size, k)
+    tokens = tokens.view(batch, -1, k).expand(batch, beam_size, k)
     # A frozen beam has a single free extension, so it survives unchanged and keeps competing.
     carry = torch.full_like(values[0, 0], float("-inf"))  # [k]
     carry[0] = 0.0
     frozen = frozen.unsqueeze(-1)
-    return torch.where(frozen, carry, values), tokens.masked_fill(frozen, eos_id)
+    return torch.where(frozen, carry, values), torch.where(frozen, eos_id, tokens)
 
 
 def _top_k(

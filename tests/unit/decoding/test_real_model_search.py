@@ -178,3 +178,30 @@ def test_n_best_is_sorted_distinct_and_within_limits(family: str, seed: int, alp
                 torch.testing.assert_close(
                     h.attention.sum(-1), torch.ones(len(h.token_log_probs)), atol=1e-5, rtol=0
                 )
+
+
+class RowCounting:
+    """Passes the contract through to ``model``, recording the rows of each decode step."""
+
+    def __init__(self, model: Seq2Seq) -> None:
+        self.model, self.rows = model, []
+
+    def encode(self, src: Tensor, src_lengths: Tensor) -> Any:
+        return self.model.encode(src, src_lengths)
+
+    def init_state(self, enc: Any) -> Any:
+        return self.model.init_state(enc)
+
+    def decode_step(self, prev_tokens: Tensor, state: Any, enc: Any) -> Any:
+        self.rows.append(prev_tokens.size(0))
+        return self.model.decode_step(prev_tokens, state, enc)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_beam_search_runs_its_first_step_once_per_input(family: str) -> None:
+    """All beams of an input start from the same state: step 0 needs one row per input."""
+    counting = RowCounting(make_model(family, 0))
+    src, lengths = random_batch(0)
+    beam(counting, src, lengths, torch.full((5,), 6), beam_size=3)  # type: ignore[arg-type]
+    assert counting.rows[0] == 5
+    assert set(counting.rows[1:]) == {15}
