@@ -14,7 +14,6 @@ from torch import Tensor
 from seq2seq.decoding.rules import StepRule, apply_rules
 from seq2seq.decoding.search import (
     Hypothesis,
-    append_attention,
     check_search_inputs,
     make_hypothesis,
     mask_bos,
@@ -45,7 +44,9 @@ def greedy_search(
     """Decodes every row by repeatedly taking the arg-max token (BOS is never produced).
 
     All rows advance together; a row stops growing once it produces EOS or reaches its
-    maximum length, and the loop ends when every row has stopped.
+    maximum length, and the loop ends when every row has stopped. Stopped rows leave the
+    model's batch (``DecoderState.select``) once they are an eighth of it, so later steps
+    compute only the rows still growing (as CTranslate2 does).
 
     Args:
         model: Any model speaking the contract in ``seq2seq.models.contract``.
@@ -99,24 +100,37 @@ def one_token_at_a_time(
         batch_rows = torch.arange(batch, device=device)
     enc = model.encode(src, src_lengths)
     state = model.init_state(enc)
-    prev_tokens = torch.full((batch,), bos_id, dtype=torch.long, device=device)
+    steps = int(max_lengths.max()) if batch else 0
+    # Per input row, everything produced so far (filler past each row's length).
+    tokens = torch.zeros(batch, steps, dtype=torch.long, device=device)
+    token_log_probs = torch.zeros(batch, steps, device=device)
+    attention: Tensor | None = torch.zeros(batch, steps, src_len, device=device)
     lengths = torch.zeros(batch, dtype=torch.long, device=device)  # tokens produced so far
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
-    tokens = torch.zeros(batch, 0, dtype=torch.long, device=device)  # [batch, step]
-    token_log_probs = torch.zeros(batch, 0, device=device)  # [batch, step]
-    attention: Tensor | None = torch.zeros(batch, 0, src_len, device=device)
-    for step in range(int(max_lengths.max()) if batch else 0):
-        live = ~finished & (step < max_lengths)  # [batch]
+    rows = torch.arange(batch, device=device)  # the input rows still in the model's batch
+    prev_tokens = torch.full((batch,), bos_id, dtype=torch.long, device=device)
+    for step in range(steps):
+        live = ~finished[rows] & (step < max_lengths[rows])  # [rows]
         if not bool(live.any()):
             break
+        if _worth_compacting(live):  # drop rows that have stopped from the model's batch
+            keep = live.nonzero().squeeze(1)
+            state, enc = state.select(keep), enc.select(keep)
+            rows, prev_tokens, live = rows[keep], prev_tokens[keep], live[keep]
+        everyone = rows.numel() == batch  # then plain slices, no gathers
         log_probs, state, attn = model.decode_step(prev_tokens, state, enc)
-        allowed = apply_rules(rules, mask_bos(log_probs, bos_id), tokens, batch_rows, eos_id)
-        prev_tokens, chosen_log_probs = choose(allowed)  # [batch] each
-        lengths += live
-        finished |= live & (prev_tokens == eos_id)
-        tokens = torch.cat([tokens, prev_tokens.unsqueeze(1)], 1)
-        token_log_probs = torch.cat([token_log_probs, chosen_log_probs.unsqueeze(1)], 1)
-        attention = append_attention(attention, attn)
+        history = tokens[:, :step] if everyone else tokens[rows, :step]
+        allowed = apply_rules(rules, mask_bos(log_probs, bos_id), history, batch_rows[rows], eos_id)
+        prev_tokens, chosen_log_probs = choose(allowed)  # [rows] each
+        at: slice | Tensor = slice(None) if everyone else rows
+        lengths[at] += live
+        finished[at] |= live & (prev_tokens == eos_id)
+        tokens[at, step] = prev_tokens
+        token_log_probs[at, step] = chosen_log_probs
+        if attention is not None and attn is None:  # an attention-free model
+            attention = None
+        elif attention is not None and attn is not None:
+            attention[at, step] = attn.to(attention.dtype)
     return [
         make_hypothesis(
             tokens[row, :length].cpu(),
@@ -129,3 +143,14 @@ def one_token_at_a_time(
             zip(lengths.tolist(), src_lengths.tolist(), strict=True)
         )
     ]
+
+
+COMPACT_WHEN_STOPPED = 0.125  # drop stopped rows once they are this share of the batch
+
+
+def _worth_compacting(live: Tensor) -> bool:
+    """Whether enough rows of the model's batch ``live`` ``[rows]`` have stopped (EOS or their
+    maximum length) to pay for reindexing the state: every later step then computes fewer
+    rows. On natural-length Bible output ~25% of greedy's row-steps ran on stopped rows."""
+    stopped = live.numel() - int(live.sum())
+    return stopped > 0 and stopped >= COMPACT_WHEN_STOPPED * live.numel()

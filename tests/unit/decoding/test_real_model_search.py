@@ -205,3 +205,22 @@ def test_beam_search_runs_its_first_step_once_per_input(family: str) -> None:
     beam(counting, src, lengths, torch.full((5,), 6), beam_size=3)  # type: ignore[arg-type]
     assert counting.rows[0] == 5
     assert set(counting.rows[1:]) == {15}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_greedy_search_drops_stopped_rows_from_the_batch(family: str) -> None:
+    """Rows that produced EOS or reached their maximum length are not computed any more
+    (their results still come back, in input order: see the batched == one-by-one test)."""
+    model = make_model(family, 0)
+    with torch.no_grad():  # EOS (almost) never: each row runs to its own maximum length
+        model.generator.bias[EOS] = -30.0
+    counting = RowCounting(model)
+    src, lengths = random_batch(0)
+    max_lengths = torch.tensor([9, 4, 7, 1, 12])
+    hyps = greedy(counting, src, lengths, max_lengths)  # type: ignore[arg-type]
+    produced = [len(h.token_log_probs) for h in hyps]
+    # With 5 rows any stop is over an eighth of the batch: each step computes exactly the
+    # rows still growing.
+    assert produced == max_lengths.tolist()
+    assert counting.rows == [sum(n > step for n in produced) for step in range(max(produced))]
+    assert [h.tokens for h in hyps] == [h.tokens for h in greedy(model, src, lengths, max_lengths)]
