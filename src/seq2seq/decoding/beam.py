@@ -51,6 +51,7 @@ from seq2seq.decoding.search import (
     check_search_inputs,
     make_hypothesis,
     mask_bos,
+    worth_compacting,
 )
 from seq2seq.errors import InputError
 from seq2seq.models.contract import SearchableModel
@@ -126,44 +127,61 @@ def beam_search(
     scorer = HypothesisScorer(length_penalty_type, length_penalty, coverage_penalty)
     max_lengths = check_search_inputs(src, src_lengths, max_lengths)
     batch, src_len = src.shape
-    rows = torch.arange(batch, device=src.device)
+    results: list[list[Hypothesis]] = [[] for _ in range(batch)]
+    inputs = torch.arange(batch, device=src.device)  # the input rows still being decoded
+    src_lengths = src_lengths.to(src.device)
     enc = model.encode(src, src_lengths)
-    to_beams = rows.repeat_interleave(beam_size)  # [batch * beam]: row of each beam
     # The first step runs one row per input: all of a row's beams would start from the same
     # BOS state, and only beam 0 is live (_initial_beams). The state and encoder output are
     # expanded to beams after it.
     state = model.init_state(enc)
-    src_mask = torch.arange(src_len, device=src.device) < src_lengths.to(src.device)[:, None]
+    src_mask = torch.arange(src_len, device=src.device) < src_lengths[:, None]
     beams = _initial_beams(batch, beam_size, src_len, src.device)
     prev_tokens = torch.full((batch,), bos_id, dtype=torch.long, device=src.device)
     for step in range(int(max_lengths.max()) if batch else 0):
-        frozen = beams.finished | (step >= max_lengths).unsqueeze(1)  # [batch, beam]
-        if bool((frozen | beams.log_probs.isneginf()).all()):
+        frozen = beams.finished | (step >= max_lengths).unsqueeze(1)  # [rows, beam]
+        stopped = (frozen | beams.log_probs.isneginf()).all(1)  # [rows]
+        if bool(stopped.all()):
             break
         first = step == 0
+        if not first and worth_compacting(~stopped):  # inputs whose beams all stopped leave
+            done, keep = stopped.nonzero().squeeze(1), (~stopped).nonzero().squeeze(1)
+            hypotheses = _collect(
+                _rows_of(beams, done), src_lengths[done], n_best, length_penalty, scorer=scorer
+            )
+            for row, row_hypotheses in zip(inputs[done].tolist(), hypotheses, strict=True):
+                results[row] = row_hypotheses
+            kept_beams = _beam_rows(keep, beam_size)
+            beams, frozen = _rows_of(beams, keep), frozen[keep]
+            state, enc = state.select(kept_beams), enc.select(kept_beams)
+            prev_tokens = prev_tokens[kept_beams]
+            inputs, max_lengths = inputs[keep], max_lengths[keep]
+            src_lengths, src_mask = src_lengths[keep], src_mask[keep]
+        rows = torch.arange(inputs.numel(), device=src.device)
+        to_beams = inputs.repeat_interleave(beam_size)  # [rows * beam]: input of each beam
         log_probs, state, attn = model.decode_step(prev_tokens, state, enc)
         log_probs = apply_rules(
             rules,
             mask_bos(log_probs, bos_id),
             beams.tokens[::beam_size] if first else beams.tokens,
-            rows if first else to_beams,
+            inputs if first else to_beams,
             eos_id,
         )
         if first and attn is not None:  # [batch, src_len] -> every beam's [batch * beam, ...]
             attn = attn.repeat_interleave(beam_size, 0)
-        step_log_probs, step_tokens = _expand(log_probs, frozen, eos_id)  # [batch, beam, k]
+        step_log_probs, step_tokens = _expand(log_probs, frozen, eos_id)  # [rows, beam, k]
         candidates = beams.log_probs.unsqueeze(-1) + step_log_probs
-        next_lengths = beams.lengths + ~frozen  # [batch, beam]
-        coverage = _coverage_term(scorer, beams, attn, frozen, src_mask)  # [batch, beam] or 0
+        next_lengths = beams.lengths + ~frozen  # [rows, beam]
+        coverage = _coverage_term(scorer, beams, attn, frozen, src_mask)  # [rows, beam] or 0
         chosen = _top_k(
             candidates, next_lengths, beam_size, length_penalty, scorer=scorer, coverage=coverage
-        )  # [batch, beam]: index into the row's beam * k extensions
+        )  # [rows, beam]: index into the row's beam * k extensions
         flat_parents = (chosen // step_tokens.size(-1) + rows.unsqueeze(1) * beam_size).view(-1)
         beams = _advance(
             beams,
-            candidates.view(batch, -1).gather(1, chosen),
-            step_log_probs.view(batch, -1).gather(1, chosen),
-            step_tokens.view(batch, -1).gather(1, chosen),
+            candidates.view(rows.numel(), -1).gather(1, chosen),
+            step_log_probs.view(rows.numel(), -1).gather(1, chosen),
+            step_tokens.view(rows.numel(), -1).gather(1, chosen),
             attn,
             flat_parents,
             frozen,
@@ -177,7 +195,30 @@ def beam_search(
         else:
             state = state.select(flat_parents)
         prev_tokens = beams.tokens[:, -1]
-    return _collect(beams, src_lengths, n_best, length_penalty, scorer=scorer)
+    hypotheses = _collect(beams, src_lengths, n_best, length_penalty, scorer=scorer)
+    for row, row_hypotheses in zip(inputs.tolist(), hypotheses, strict=True):
+        results[row] = row_hypotheses
+    return results
+
+
+def _beam_rows(rows: Tensor, beam_size: int) -> Tensor:
+    """The flat beam indices ``[len(rows) * beam]`` of rows ``rows``, in order."""
+    offsets = torch.arange(beam_size, device=rows.device)
+    return (rows.unsqueeze(1) * beam_size + offsets).view(-1)
+
+
+def _rows_of(beams: _Beams, rows: Tensor) -> _Beams:
+    """The beams of rows ``rows`` ``[n]`` only (their ``[n, beam]`` and ``[n * beam, ...]``
+    entries)."""
+    flat = _beam_rows(rows, beams.log_probs.size(1))
+    return _Beams(
+        log_probs=beams.log_probs[rows],
+        lengths=beams.lengths[rows],
+        finished=beams.finished[rows],
+        tokens=beams.tokens[flat],
+        token_log_probs=beams.token_log_probs[flat],
+        attention=None if beams.attention is None else beams.attention[flat],
+    )
 
 
 def _check_beam_args(beam_size: int, n_best: int, length_penalty: float = 0.0) -> None:

@@ -17,6 +17,7 @@ from seq2seq.decoding.search import (
     check_search_inputs,
     make_hypothesis,
     mask_bos,
+    worth_compacting,
 )
 from seq2seq.models.contract import SearchableModel
 
@@ -113,7 +114,7 @@ def one_token_at_a_time(
         live = ~finished[rows] & (step < max_lengths[rows])  # [rows]
         if not bool(live.any()):
             break
-        if _worth_compacting(live):  # drop rows that have stopped from the model's batch
+        if worth_compacting(live):  # drop rows that have stopped from the model's batch
             keep = live.nonzero().squeeze(1)
             state, enc = state.select(keep), enc.select(keep)
             rows, prev_tokens, live = rows[keep], prev_tokens[keep], live[keep]
@@ -144,13 +145,3 @@ def one_token_at_a_time(
         )
     ]
 
-
-COMPACT_WHEN_STOPPED = 0.125  # drop stopped rows once they are this share of the batch
-
-
-def _worth_compacting(live: Tensor) -> bool:
-    """Whether enough rows of the model's batch ``live`` ``[rows]`` have stopped (EOS or their
-    maximum length) to pay for reindexing the state: every later step then computes fewer
-    rows. On natural-length Bible output ~25% of greedy's row-steps ran on stopped rows."""
-    stopped = live.numel() - int(live.sum())
-    return stopped > 0 and stopped >= COMPACT_WHEN_STOPPED * live.numel()

@@ -22,7 +22,10 @@ __all__ = [
     "gnmt_length_penalty",
     "make_hypothesis",
     "mask_bos",
+    "worth_compacting",
 ]
+
+COMPACT_WHEN_STOPPED = 0.125  # drop stopped rows once they are this share of the batch
 
 
 @dataclass
@@ -128,3 +131,15 @@ def make_hypothesis(
         attention=attention,
         finished=finished,
     )
+
+
+def worth_compacting(live: Tensor) -> bool:
+    """Whether enough rows of the model's batch have stopped to drop them from it.
+
+    ``live`` ``[rows]`` is True on the rows (greedy: hypotheses; beam: inputs) still growing.
+    Dropping costs one ``DecoderState.select``; every later step then computes fewer rows. On
+    natural-length Bible output ~25% of greedy's row-steps (45% at beam 4) ran on rows that had
+    stopped, so stopped rows leave once they are an eighth of the batch.
+    """
+    stopped = live.numel() - int(live.sum())
+    return stopped > 0 and stopped >= COMPACT_WHEN_STOPPED * live.numel()

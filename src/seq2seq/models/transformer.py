@@ -272,23 +272,28 @@ class TransformerDecoderState:
         return self.self_keys[0].size(2)
 
     def select(self, indices: Tensor) -> TransformerDecoderState:
-        """Rows ``indices`` ``[new_rows]``; the memory is copied only when the new rows are not
-        "``group`` consecutive rows per sentence, in sentence order" for some ``group``."""
+        """Rows ``indices`` ``[new_rows]``. When the new rows come in blocks of ``g`` consecutive
+        rows of one sentence each (beams expanded, reordered within their sentence, or the
+        sentences that search still decodes), the memory is kept once per block (copied only
+        if the blocks' sentences changed); otherwise it is copied once per row."""
 
         def pick(tensors: tuple[Tensor, ...], rows: Tensor) -> tuple[Tensor, ...]:
             return tuple(t.index_select(0, rows) for t in tensors)
 
-        sentences = self.memory_mask.size(0)
         sentence_of_row = indices // self.group  # [new_rows]
-        memory, memory_mask, group = self.memory, self.memory_mask, 0
-        if sentences and indices.numel() % sentences == 0:
-            group = indices.numel() // sentences
-            expected = torch.arange(indices.numel(), device=indices.device) // group
-            if not torch.equal(sentence_of_row, expected):
-                group = 0
-        if group == 0:  # rows moved between sentences: one memory copy per row
-            memory, memory_mask = pick(memory, sentence_of_row), memory_mask[sentence_of_row]
-            group = 1
+        blocks = torch.unique_consecutive(sentence_of_row)  # one sentence per block, if blocked
+        rows = indices.numel()
+        group = rows // blocks.numel() if blocks.numel() and rows % blocks.numel() == 0 else 0
+        if group and not torch.equal(
+            sentence_of_row.view(-1, group), blocks[:, None].expand(-1, group)
+        ):
+            group = 0
+        if group == 0:  # rows of one sentence are not together: one memory copy per row
+            blocks, group = sentence_of_row, 1
+        memory, memory_mask = self.memory, self.memory_mask
+        unchanged = torch.arange(memory_mask.size(0), device=indices.device)
+        if blocks.shape != unchanged.shape or not torch.equal(blocks, unchanged):
+            memory, memory_mask = pick(memory, blocks), memory_mask[blocks]
         return TransformerDecoderState(
             self_keys=pick(self.self_keys, indices),
             self_values=pick(self.self_values, indices),

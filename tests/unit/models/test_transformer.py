@@ -101,7 +101,8 @@ def test_greedy_output_is_identical_with_and_without_the_cache(name: str) -> Non
 
 def test_beam_rows_share_one_memory_per_sentence_and_any_reorder_decodes_the_same() -> None:
     """``select`` keeps the cross-attention memory once per sentence while rows stay grouped by
-    sentence (beam expansion and reordering within a sentence); any other reorder copies it.
+    sentence (beam expansion, reordering within a sentence, dropping whole sentences); any
+    other reorder copies it once per row.
     Either way every row decodes exactly as its sentence would alone."""
     model = build(TRANSFORMER_DECODERS["transformer>transformer"], seed=5)
     src, lengths, tgt_in = batch(seed=6)
@@ -139,6 +140,17 @@ def test_beam_rows_share_one_memory_per_sentence_and_any_reorder_decodes_the_sam
             )
             torch.testing.assert_close(grouped_log_probs[row], alone[0], atol=1e-5, rtol=1e-4)
             torch.testing.assert_close(grouped_attn[row], alone_attn[0], atol=1e-5, rtol=1e-4)
+
+        # Search drops sentence 1 (its beams all stopped): the others keep their groups.
+        kept_rows = torch.tensor([0, 1, 2, 6, 7, 8])
+        kept = grouped.select(kept_rows)
+        assert kept.group == beams and kept.memory[0].size(0) == 2
+        kept_log_probs, _, _ = model.decode_step(
+            tgt_in[expand[kept_rows], 1], kept, enc.select(expand[kept_rows])
+        )
+        torch.testing.assert_close(
+            kept_log_probs, grouped_log_probs[kept_rows], atol=1e-5, rtol=1e-4
+        )
 
 
 def test_decoder_is_causal_a_later_token_never_changes_earlier_outputs() -> None:
