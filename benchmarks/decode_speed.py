@@ -271,7 +271,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--beams", default="1,4,5", help="comma list; peers run 1 and 4 only")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
-        "--workers", type=int, default=1, help="ours: batches at once, one thread each"
+        "--workers", type=int, default=1, help="ours: batches at once, single-threaded each"
     )
     parser.add_argument("--int8", action="store_true", help="also time ours with int8 layers")
     parser.add_argument("--force-len", type=int, default=25, help="output tokens per sentence")

@@ -144,4 +144,3 @@ def one_token_at_a_time(
             zip(lengths.tolist(), src_lengths.tolist(), strict=True)
         )
     ]
-
