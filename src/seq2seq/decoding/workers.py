@@ -18,6 +18,7 @@ server, a progress-bar monitor, TensorBoard's writer) the workers are threads.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -107,6 +108,9 @@ def _map_in_processes(
 
 
 def _single_threaded_child() -> None:
+    """Pool initializer: one thread, and Ctrl-C left to the parent, which stops the pool
+    (otherwise every child would print its own KeyboardInterrupt traceback)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
 import threading
 from collections.abc import Iterator
@@ -63,6 +64,18 @@ def test_worker_processes_are_single_threaded_children_and_the_caller_keeps_its_
     assert {threads for _, threads in seen} == {1}
     assert os.getpid() not in {pid for pid, _ in seen}
     assert torch.get_num_threads() == before
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers")
+def test_ctrl_c_is_left_to_the_parent_not_each_worker_process() -> None:
+    ignored = map_in_workers(
+        lambda _: signal.getsignal(signal.SIGINT) == signal.SIG_IGN,
+        [1, 2, 3],
+        workers=2,
+        kind="process",
+    )
+    assert ignored == [True, True, True]
+    assert signal.getsignal(signal.SIGINT) != signal.SIG_IGN
 
 
 @pytest.mark.parametrize("kind", KINDS)
