@@ -146,11 +146,8 @@ def beam_search(
         first = step == 0
         if not first and worth_compacting(~stopped):  # inputs whose beams all stopped leave
             done, keep = stopped.nonzero().squeeze(1), (~stopped).nonzero().squeeze(1)
-            hypotheses = _collect(
-                _rows_of(beams, done), src_lengths[done], n_best, length_penalty, scorer=scorer
-            )
-            for row, row_hypotheses in zip(inputs[done].tolist(), hypotheses, strict=True):
-                results[row] = row_hypotheses
+            finished_beams = _rows_of(beams, done)
+            _collect_into(results, inputs[done], finished_beams, src_lengths[done], n_best, scorer)
             kept_beams = _beam_rows(keep, beam_size)
             beams, frozen = _rows_of(beams, keep), frozen[keep]
             state, enc = state.select(kept_beams), enc.select(kept_beams)
@@ -195,10 +192,22 @@ def beam_search(
         else:
             state = state.select(flat_parents)
         prev_tokens = beams.tokens[:, -1]
-    hypotheses = _collect(beams, src_lengths, n_best, length_penalty, scorer=scorer)
+    _collect_into(results, inputs, beams, src_lengths, n_best, scorer)
+    return results
+
+
+def _collect_into(
+    results: list[list[Hypothesis]],
+    inputs: Tensor,
+    beams: _Beams,
+    src_lengths: Tensor,
+    n_best: int,
+    scorer: HypothesisScorer,
+) -> None:
+    """Stores the ``n_best`` hypotheses of ``beams``' rows at their input rows ``inputs``."""
+    hypotheses = _collect(beams, src_lengths, n_best, scorer.alpha, scorer=scorer)
     for row, row_hypotheses in zip(inputs.tolist(), hypotheses, strict=True):
         results[row] = row_hypotheses
-    return results
 
 
 def _beam_rows(rows: Tensor, beam_size: int) -> Tensor:

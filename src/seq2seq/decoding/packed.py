@@ -3,9 +3,10 @@
 A search step's matrix products are small: ``[rows, d] x [d, d']`` with ``rows`` the batch
 (times the beam). For such shapes ``F.linear`` (MKL) re-packs the weight matrix on every call,
 which costs about as much as the product itself. oneDNN's inner product takes the weight
-packed once, in its own layout (CTranslate2 uses the same oneDNN kernels on AMD CPUs): a step's
-linear layers run ~20% faster at batch 32, and greedy search gains +10-17% end to end
-(docs/benchmarks.md). The outputs equal ``F.linear``'s up to float rounding (~1e-6).
+packed once, in its own layout (CTranslate2 uses the same oneDNN kernels on AMD CPUs): a
+chain of one step's linear layers ran ~20% faster at batch 32 in a microbenchmark, and search
+through :class:`Translator` gained +3-8% end to end (docs/benchmarks.md). The outputs equal
+``F.linear``'s up to float rounding (~1e-6).
 
 :func:`packed_copy` gives decoding a copy of the model whose ``nn.Linear`` layers are
 :class:`PackedLinear` wrappers around the *same* parameters. A wrapper re-packs its weight

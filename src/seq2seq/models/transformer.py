@@ -292,7 +292,7 @@ class TransformerDecoderState:
             blocks, group = sentence_of_row, 1
         memory, memory_mask = self.memory, self.memory_mask
         unchanged = torch.arange(memory_mask.size(0), device=indices.device)
-        if blocks.shape != unchanged.shape or not torch.equal(blocks, unchanged):
+        if not torch.equal(blocks, unchanged):  # (False for a different length, too)
             memory, memory_mask = pick(memory, blocks), memory_mask[blocks]
         return TransformerDecoderState(
             self_keys=pick(self.self_keys, indices),
