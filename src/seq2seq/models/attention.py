@@ -161,7 +161,10 @@ class MultiHeadAttention(nn.Module):
 
     The Transformer decoder's cross-attention, and ``model.attention: multihead`` for an RNN
     decoder. Keys and values are projected once per sentence (:meth:`project_keys`), packed as
-    ``[B, 2, heads, S, d_head]`` so a decoder state can carry and reorder them as one tensor.
+    ``[B, heads, S, 2, d_head]`` so a decoder state can carry and reorder them as one tensor.
+    In that order the key (or value) half of every head lies at one fixed stride from the
+    previous head's, so the batched products of :func:`dot_product_attention` read the halves
+    in place; with ``2`` before ``heads`` they had to copy the whole memory at every step.
 
     Args:
         query_size: Width of the queries; also the inner width (``heads * d_head``).
@@ -186,11 +189,11 @@ class MultiHeadAttention(nn.Module):
         self.out_proj = nn.Linear(query_size, out_size or query_size)
 
     def project_keys(self, keys: Tensor) -> Tensor:
-        """``keys [B, S, key_size] -> [B, 2, heads, S, d_head]`` (keys and values packed)."""
+        """``keys [B, S, key_size] -> [B, heads, S, 2, d_head]`` (keys and values packed)."""
         batch, length, _ = keys.shape
         packed = self.key_value_proj(keys).view(batch, length, 2, self.heads, -1)
         # Contiguous once per sentence, so no decoding step copies the strided view.
-        return packed.permute(0, 2, 3, 1, 4).contiguous()
+        return packed.permute(0, 3, 1, 2, 4).contiguous()
 
     def attend(
         self, query: Tensor, keys_values: Tensor, mask: Tensor, need_weights: bool = False
@@ -198,7 +201,7 @@ class MultiHeadAttention(nn.Module):
         """``query [B, T, query_size]`` over the projected memory.
 
         Args:
-            keys_values: From :meth:`project_keys`, ``[B, 2, heads, S, d_head]``.
+            keys_values: From :meth:`project_keys`, ``[B, heads, S, 2, d_head]``.
             mask: ``[B, S]`` bool, True on real memory positions.
 
         Returns:
@@ -207,8 +210,8 @@ class MultiHeadAttention(nn.Module):
         q = split_heads(self.query_proj(query), self.heads)
         context, weights = dot_product_attention(
             q,
-            keys_values[:, 0],
-            keys_values[:, 1],
+            keys_values[..., 0, :],
+            keys_values[..., 1, :],
             mask=mask[:, None, None, :],
             dropout=self.dropout if self.training else 0.0,
             need_weights=need_weights,

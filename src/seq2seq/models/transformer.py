@@ -164,7 +164,7 @@ class DecoderLayer(_Block):
 
         Args:
             past: This layer's cached self-attention keys/values ``[rows, heads, t, d_head]``.
-            memory: Projected encoder keys/values ``[sentences, 2, heads, S, d_head]``.
+            memory: Projected encoder keys/values ``[sentences, heads, S, 2, d_head]``.
             memory_mask: ``[sentences, S]`` True on real source tokens.
             group: Rows per sentence (``rows = sentences * group``, consecutive).
 
@@ -252,7 +252,7 @@ class TransformerDecoderState:
         self_keys, self_values: Per layer ``[rows, heads, t, d_head]`` for the ``t`` target
             positions decoded so far (empty while ``prefix`` is used instead).
         memory: Per layer, the encoder states projected to keys/values once per sentence
-            ``[sentences, 2, heads, S, d_head]``.
+            ``[sentences, heads, S, 2, d_head]``.
         memory_mask: ``[sentences, S]`` True on real source positions.
         group: Rows per sentence: row ``r`` belongs to sentence ``r // group``.
         prefix: Without the cache (``TransformerDecoder.incremental = False``), the embedded

@@ -1,5 +1,5 @@
-"""oneDNN-packed linear layers for fp32 CPU decoding: same outputs, current weights, no
-change to the model that was copied."""
+"""Linear layers with weights prepared once for fp32 CPU decoding (oneDNN-packed or
+transposed for MKL): same outputs, current weights, no change to the model that was copied."""
 
 from __future__ import annotations
 
@@ -8,20 +8,37 @@ import torch
 from tiny_translator import SOURCES, tiny_translator
 from torch import nn
 
+import seq2seq.decoding.packed as packed_module
 import seq2seq.decoding.translator as translator_module
 from seq2seq.decoding.packed import PackedLinear, packed_copy, packing_available
 
 pytestmark = pytest.mark.skipif(not packing_available(), reason="torch without oneDNN")
 
 
+@pytest.fixture(autouse=True, params=["onednn", "mkl"])
+def route(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs once with each weight preparation, whatever the layer sizes."""
+    monkeypatch.setattr(packed_module, "ONEDNN_FROM", 0 if request.param == "onednn" else 1 << 62)
+    return str(request.param)
+
+
+def test_the_route_follows_the_weight_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(packed_module, "ONEDNN_FROM", 1 << 19)
+    assert PackedLinear(nn.Linear(256, 8002)).onednn  # an output layer: oneDNN
+    assert not PackedLinear(nn.Linear(256, 1024)).onednn  # a hidden layer: MKL
+
+
 @pytest.mark.parametrize("bias", [True, False])
-@pytest.mark.parametrize("shape", [(5, 24), (3, 1, 24), (2, 7, 24)])
-def test_packed_linear_equals_the_linear_layer(shape: tuple[int, ...], bias: bool) -> None:
+@pytest.mark.parametrize("shape", [(24,), (5, 24), (3, 1, 24), (2, 7, 24), (0, 24)])
+def test_packed_linear_equals_the_linear_layer(
+    shape: tuple[int, ...], bias: bool, route: str
+) -> None:
     torch.manual_seed(0)
     linear = nn.Linear(24, 40, bias=bias)
     x = torch.randn(*shape)
     with torch.no_grad():
         out = PackedLinear(linear)(x)
+        assert PackedLinear(linear).onednn == (route == "onednn")
         assert out.shape == (*shape[:-1], 40)
         torch.testing.assert_close(out, linear(x), rtol=1e-5, atol=1e-5)
 
