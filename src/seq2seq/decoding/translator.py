@@ -183,7 +183,9 @@ class Translator:
         phrase_ids = self._constraint_ids(sources, constraints, search)
         generation = candidate_settings(search) if search.mbr else search
         encoded = [self._encode_source(s) for s in sources]  # (ids, copyable OOVs) each
-        order = sorted(range(len(sources)), key=lambda i: len(encoded[i][0]))
+        # Longest first: batches of similar lengths pad little, and with several workers the
+        # last batches to start are the shortest, so no worker idles long at the end.
+        order = sorted(range(len(sources)), key=lambda i: len(encoded[i][0]), reverse=True)
         size = search.batch_size
         chunks = [order[start : start + size] for start in range(0, len(order), size)]
 
