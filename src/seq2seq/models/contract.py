@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, Self
 
+import torch
 from torch import Tensor
 
 
@@ -57,6 +58,34 @@ class DecoderState(Protocol):
     def select(self, indices: Tensor) -> Self:
         """Returns the state of batch rows ``indices`` ``[new_batch]`` (beam reordering)."""
         ...
+
+
+def sentence_blocks(indices: Tensor, group: int) -> tuple[Tensor, int]:
+    """How the rows a ``DecoderState.select`` picks fall into sentences.
+
+    A state whose rows come in blocks of ``group`` consecutive rows per sentence (beam search
+    expands each sentence to its beams and reorders beams within their sentence) needs what
+    depends on the sentence alone, such as the encoder memory, only once per block: the
+    decoders use this to skip copying it when beams are reordered.
+
+    Args:
+        indices: The old rows picked ``[new_rows]``; old row ``r`` is of sentence ``r // group``.
+        group: Old rows per sentence.
+
+    Returns:
+        The old sentence of each block of new rows ``[blocks]`` and the new rows per block,
+        when the new rows come in equal blocks of consecutive rows of one sentence each;
+        otherwise the sentence of every new row and 1.
+    """
+    sentence_of_row = indices // group  # [new_rows]
+    blocks = torch.unique_consecutive(sentence_of_row)
+    rows = indices.numel()
+    new_group = rows // blocks.numel() if blocks.numel() and rows % blocks.numel() == 0 else 0
+    if new_group and torch.equal(
+        sentence_of_row.view(-1, new_group), blocks[:, None].expand(-1, new_group)
+    ):
+        return blocks, new_group
+    return sentence_of_row, 1
 
 
 class SearchableModel(Protocol):

@@ -76,6 +76,7 @@ class CoverageState(RnnDecoderState):
             base.input_feed,
             base.proj_keys,
             self.coverage.index_select(0, indices),
+            group=base.group,
         )
 
 
@@ -113,7 +114,9 @@ class CoverageDecoder(_RnnDecoderBase):
     def init_state(self, enc: EncoderOutput) -> CoverageState:
         base = self._initial(enc, self.input_feeding)
         coverage = torch.zeros(enc.mask.shape, device=enc.states.device)  # [B, S]
-        return CoverageState(base.hidden, base.cell, base.input_feed, base.proj_keys, coverage)
+        return CoverageState(
+            base.hidden, base.cell, base.input_feed, base.proj_keys, coverage, group=base.group
+        )
 
     def forward(
         self, tgt_embedded: Tensor, state: CoverageState, enc: EncoderOutput
@@ -147,4 +150,5 @@ class CoverageDecoder(_RnnDecoderBase):
         out = self.dropout(torch.tanh(self.combine(torch.cat([context, rnn_out], dim=-1))))
         feed = out[:, 0] if self.input_feeding else None
         coverage = state.coverage + attn[:, 0].float()
-        return out, CoverageState(hidden, cell, feed, state.proj_keys, coverage), attn
+        new_state = CoverageState(hidden, cell, feed, state.proj_keys, coverage, group=state.group)
+        return out, new_state, attn

@@ -13,7 +13,7 @@ Two decoders differ only in *when* they attend:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from seq2seq.device import rnn_autocast_guard
 from seq2seq.errors import Seq2SeqError
 from seq2seq.models.attention import Attention, MultiHeadAttention
-from seq2seq.models.contract import EncoderOutput
+from seq2seq.models.contract import EncoderOutput, sentence_blocks
 from seq2seq.models.dropout import Dropout, dropout
 
 RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -254,22 +254,36 @@ class RnnDecoderState:
         cell: LSTM cell ``[layers, B, H]`` or None.
         input_feed: Previous attentional vector ``[B, H]`` (input feeding) or None.
         proj_keys: Attention keys projected once per sentence ``[B, S, *]`` or None.
+        group: Rows per sentence: rows ``r`` and ``r'`` hold the same ``proj_keys`` if
+            ``r // group == r' // group`` (beam search's beams of one sentence).
     """
 
     hidden: Tensor
     cell: Tensor | None
     input_feed: Tensor | None
     proj_keys: Tensor | None
+    group: int = field(default=1, kw_only=True)
 
     def select(self, indices: Tensor) -> RnnDecoderState:
+        """Rows ``indices``. Beams reordered within their sentences keep ``proj_keys`` as they
+        are (the rows of a sentence hold the same keys), so beam search copies only the small
+        recurrent state at each step, not ``[B, S, *]`` keys."""
+
         def pick(t: Tensor | None, dim: int) -> Tensor | None:
             return None if t is None else t.index_select(dim, indices)
 
+        proj_keys, group = self.proj_keys, 1
+        if proj_keys is not None:
+            blocks, group = sentence_blocks(indices, self.group)
+            sentences = torch.arange(proj_keys.size(0) // self.group, device=indices.device)
+            if group != self.group or not torch.equal(blocks, sentences):
+                proj_keys = pick(proj_keys, 0)
         return RnnDecoderState(
             hidden=pick(self.hidden, 1),
             cell=pick(self.cell, 1),
             input_feed=pick(self.input_feed, 0),
-            proj_keys=pick(self.proj_keys, 0),
+            proj_keys=proj_keys,
+            group=group,
         )
 
     def rnn_state(self) -> Tensor | tuple[Tensor, Tensor]:
@@ -353,7 +367,9 @@ class LuongDecoder(_RnnDecoderBase):
         for t in range(tgt_embedded.size(1)):
             step_in = torch.cat([tgt_embedded[:, t : t + 1], state.input_feed[:, None]], dim=-1)
             out, state, attn = self._attend_all(step_in, state, enc)
-            state = RnnDecoderState(state.hidden, state.cell, out[:, 0], state.proj_keys)
+            state = RnnDecoderState(
+                state.hidden, state.cell, out[:, 0], state.proj_keys, group=state.group
+            )
             outputs.append(out)
             weights.append(attn)
         return torch.cat(outputs, dim=1), state, torch.cat(weights, dim=1)
@@ -362,7 +378,9 @@ class LuongDecoder(_RnnDecoderBase):
         self, inputs: Tensor, state: RnnDecoderState, enc: EncoderOutput
     ) -> tuple[Tensor, RnnDecoderState, Tensor | None]:
         rnn_out, hidden, cell = self._run_rnn(inputs, state)  # [B, T, H]
-        new_state = RnnDecoderState(hidden, cell, state.input_feed, state.proj_keys)
+        new_state = RnnDecoderState(
+            hidden, cell, state.input_feed, state.proj_keys, group=state.group
+        )
         if self.attention is None:
             return self.dropout(rnn_out), new_state, None
         context, weights = self.attention(rnn_out, state.proj_keys, enc.states, enc.mask)
@@ -396,7 +414,7 @@ class BahdanauDecoder(_RnnDecoderBase):
             context, attn = self.attention(query, state.proj_keys, enc.states, enc.mask)
             step_in = torch.cat([tgt_embedded[:, t : t + 1], context], dim=-1)
             rnn_out, hidden, cell = self._run_rnn(step_in, state)
-            state = RnnDecoderState(hidden, cell, None, state.proj_keys)
+            state = RnnDecoderState(hidden, cell, None, state.proj_keys, group=state.group)
             outputs.append(torch.tanh(self.combine(torch.cat([rnn_out, context], dim=-1))))
             weights.append(attn)
         return self.dropout(torch.cat(outputs, dim=1)), state, torch.cat(weights, dim=1)

@@ -29,7 +29,7 @@ from seq2seq.models.attention import (
     merge_heads,
     split_heads,
 )
-from seq2seq.models.contract import EncoderOutput
+from seq2seq.models.contract import EncoderOutput, sentence_blocks
 from seq2seq.models.dropout import Dropout
 from seq2seq.models.embeddings import PositionalInput
 
@@ -280,16 +280,7 @@ class TransformerDecoderState:
         def pick(tensors: tuple[Tensor, ...], rows: Tensor) -> tuple[Tensor, ...]:
             return tuple(t.index_select(0, rows) for t in tensors)
 
-        sentence_of_row = indices // self.group  # [new_rows]
-        blocks = torch.unique_consecutive(sentence_of_row)  # one sentence per block, if blocked
-        rows = indices.numel()
-        group = rows // blocks.numel() if blocks.numel() and rows % blocks.numel() == 0 else 0
-        if group and not torch.equal(
-            sentence_of_row.view(-1, group), blocks[:, None].expand(-1, group)
-        ):
-            group = 0
-        if group == 0:  # rows of one sentence are not together: one memory copy per row
-            blocks, group = sentence_of_row, 1
+        blocks, group = sentence_blocks(indices, self.group)
         memory, memory_mask = self.memory, self.memory_mask
         unchanged = torch.arange(memory_mask.size(0), device=indices.device)
         if not torch.equal(blocks, unchanged):  # (False for a different length, too)
