@@ -43,6 +43,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
+from seq2seq.decoding.best_tokens import row_top_k
 from seq2seq.decoding.penalties import HypothesisScorer, extension_coverage, summed_attention
 from seq2seq.decoding.rules import StepRule, apply_rules
 from seq2seq.decoding.search import (
@@ -276,7 +277,7 @@ def _expand(log_probs: Tensor, frozen: Tensor, eos_id: int) -> tuple[Tensor, Ten
     """
     batch, beam_size = frozen.shape
     k = min(beam_size, log_probs.size(-1))
-    values, tokens = log_probs.topk(k, dim=-1)  # [batch * (beam or 1), k]
+    values, tokens = row_top_k(log_probs, k)  # [batch * (beam or 1), k]
     values = values.view(batch, -1, k).expand(batch, beam_size, k)
     tokens = tokens.view(batch, -1, k).expand(batch, beam_size, k)
     # A frozen beam has a single free extension, so it survives unchanged and keeps competing.

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
+from seq2seq.decoding.best_tokens import row_max
 from seq2seq.decoding.rules import StepRule, apply_rules
 from seq2seq.decoding.search import (
     Hypothesis,
@@ -23,36 +24,6 @@ from seq2seq.models.contract import SearchableModel
 
 TokenChooser = Callable[[Tensor], tuple[Tensor, Tensor]]
 """``log_probs [batch, vocab] -> (tokens [batch], their log-probs [batch])``."""
-
-
-ARGMAX_BLOCK = 64  # columns per block of :func:`row_max`
-
-
-def row_max(scores: Tensor) -> tuple[Tensor, Tensor]:
-    """``scores.max(dim=-1)`` of a ``[rows, vocab]`` matrix, in two passes.
-
-    Why: on CPU, PyTorch's reduction that also returns the index runs unvectorized (~1 ns per
-    element; ~0.3-1 ms a step over an 8k vocabulary at batch 32-128), while ``amax`` does not.
-    So this takes the maximum of every block of 64 columns with ``amax``, finds the first
-    block holding the row's maximum, and searches that block alone. Values and indices equal
-    ``max``'s, ties included (the first column holding the maximum).
-
-    Returns:
-        ``(values [rows], indices [rows])``.
-    """
-    rows, width = scores.shape
-    whole = width - width % ARGMAX_BLOCK  # columns in full blocks
-    if whole < 16 * ARGMAX_BLOCK:  # a small vocabulary: one pass is as fast
-        values, indices = scores.max(dim=-1)
-        return values, indices
-    block_max = scores[:, :whole].reshape(rows, -1, ARGMAX_BLOCK).amax(-1)  # [rows, blocks]
-    if whole < width:  # the last, partial block
-        block_max = torch.cat([block_max, scores[:, whole:].amax(-1, keepdim=True)], dim=1)
-    offsets = torch.arange(ARGMAX_BLOCK, device=scores.device)
-    starts = block_max.argmax(dim=-1) * ARGMAX_BLOCK  # [rows]
-    columns = (starts[:, None] + offsets).clamp_(max=width - 1)  # [rows, BLOCK]
-    values, within = scores.gather(1, columns).max(dim=-1)
-    return values, columns.gather(1, within[:, None]).squeeze(1)
 
 
 def most_probable(log_probs: Tensor) -> tuple[Tensor, Tensor]:
