@@ -7,7 +7,8 @@ block of ``BLOCK`` columns with ``amax`` first, then run the index-returning red
 few blocks that can hold the answer: the ``k`` largest entries of a row all lie in the ``k``
 blocks with the largest maxima (or in the partial block at the end, always searched). The
 values are exactly those of ``max``/``topk``; so are the indices, except that among equal
-values ``topk`` promises no order (``row_max`` returns the first, as ``max`` does).
+values ``topk`` promises no order (``row_max`` returns the first, as ``max`` does). On a GPU
+the one-kernel ``max``/``topk`` is used as is.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def row_max(scores: Tensor) -> tuple[Tensor, Tensor]:
     first column holding a row's maximum."""
     rows, width = scores.shape
     whole = width - width % BLOCK  # columns in full blocks
-    if whole < MIN_BLOCKS * BLOCK:
+    if whole < MIN_BLOCKS * BLOCK or scores.device.type != "cpu":
         values, indices = scores.max(dim=-1)
         return values, indices
     block_max = scores[:, :whole].reshape(rows, -1, BLOCK).amax(-1)  # [rows, blocks]
@@ -43,7 +44,7 @@ def row_top_k(scores: Tensor, k: int) -> tuple[Tensor, Tensor]:
     rows, width = scores.shape
     whole = width - width % BLOCK
     blocks = whole // BLOCK
-    if blocks < max(MIN_BLOCKS, 4 * k):
+    if blocks < max(MIN_BLOCKS, 4 * k) or scores.device.type != "cpu":
         values, indices = scores.topk(k, dim=-1)
         return values, indices
     by_block = scores[:, :whole].reshape(rows, blocks, BLOCK)
