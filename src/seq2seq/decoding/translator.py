@@ -300,8 +300,9 @@ class Translator:
         """The model that decodes, made on first use and kept:
 
         - ``search.precision: int8``: its int8 copy (weights changed afterwards are not seen);
-        - fp32 on a CPU: its copy with oneDNN-packed linear layers (``packed.py``; it shares
-          the weights and re-packs them when they change);
+        - fp32 on a CPU: its copy whose linear layers use weights prepared once (``packed.py``:
+          oneDNN-packed or transposed by size; it shares the weights and prepares them again
+          when they change);
         - otherwise ``self.model``.
         """
         device = self._device()

@@ -21,7 +21,7 @@ in; the config rejects coverage with other attention types and with Transformer 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor, nn
@@ -150,5 +150,5 @@ class CoverageDecoder(_RnnDecoderBase):
         out = self.dropout(torch.tanh(self.combine(torch.cat([context, rnn_out], dim=-1))))
         feed = out[:, 0] if self.input_feeding else None
         coverage = state.coverage + attn[:, 0].float()
-        new_state = CoverageState(hidden, cell, feed, state.proj_keys, coverage, group=state.group)
+        new_state = replace(state, hidden=hidden, cell=cell, input_feed=feed, coverage=coverage)
         return out, new_state, attn

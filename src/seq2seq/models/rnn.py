@@ -13,7 +13,7 @@ Two decoders differ only in *when* they attend:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor, nn
@@ -367,9 +367,7 @@ class LuongDecoder(_RnnDecoderBase):
         for t in range(tgt_embedded.size(1)):
             step_in = torch.cat([tgt_embedded[:, t : t + 1], state.input_feed[:, None]], dim=-1)
             out, state, attn = self._attend_all(step_in, state, enc)
-            state = RnnDecoderState(
-                state.hidden, state.cell, out[:, 0], state.proj_keys, group=state.group
-            )
+            state = replace(state, input_feed=out[:, 0])
             outputs.append(out)
             weights.append(attn)
         return torch.cat(outputs, dim=1), state, torch.cat(weights, dim=1)
@@ -378,9 +376,7 @@ class LuongDecoder(_RnnDecoderBase):
         self, inputs: Tensor, state: RnnDecoderState, enc: EncoderOutput
     ) -> tuple[Tensor, RnnDecoderState, Tensor | None]:
         rnn_out, hidden, cell = self._run_rnn(inputs, state)  # [B, T, H]
-        new_state = RnnDecoderState(
-            hidden, cell, state.input_feed, state.proj_keys, group=state.group
-        )
+        new_state = replace(state, hidden=hidden, cell=cell)
         if self.attention is None:
             return self.dropout(rnn_out), new_state, None
         context, weights = self.attention(rnn_out, state.proj_keys, enc.states, enc.mask)
@@ -414,7 +410,7 @@ class BahdanauDecoder(_RnnDecoderBase):
             context, attn = self.attention(query, state.proj_keys, enc.states, enc.mask)
             step_in = torch.cat([tgt_embedded[:, t : t + 1], context], dim=-1)
             rnn_out, hidden, cell = self._run_rnn(step_in, state)
-            state = RnnDecoderState(hidden, cell, None, state.proj_keys, group=state.group)
+            state = replace(state, hidden=hidden, cell=cell, input_feed=None)
             outputs.append(torch.tanh(self.combine(torch.cat([rnn_out, context], dim=-1))))
             weights.append(attn)
         return self.dropout(torch.cat(outputs, dim=1)), state, torch.cat(weights, dim=1)
