@@ -20,6 +20,8 @@ its own briefly trained model of the same shape (forced length makes the weights
     .venv/bin/python benchmarks/decode_speed.py --beams 1,4,5
     .venv/bin/python benchmarks/decode_speed.py --n 64 --beams 1,4 --no-peers
     .venv/bin/python benchmarks/decode_speed.py --natural --model-dir runs/quality/x --no-peers
+    .venv/bin/python benchmarks/decode_speed.py --models transformer --peer-systems ct2-fp32 \
+        --threads 1 --force-len 1    # with --force-len 25: encoder vs per-step time, one worker
 """
 
 from __future__ import annotations
@@ -188,6 +190,8 @@ def peer_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
                 for name in PEER_SYSTEMS.values()]  # fmt: skip
     rows = []
     for system, name in PEER_SYSTEMS.items():
+        if system not in args.peer_systems:
+            continue
         for model in ("transformer", "lstm"):
             shape = common.peer_model_label(system, model)
             if shape not in args.models:
@@ -284,6 +288,11 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="cuda: ours only")
     parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument(
+        "--peer-systems",
+        default=",".join(PEER_SYSTEMS),
+        help=f"comma list of the peers to run: {', '.join(PEER_SYSTEMS)}",
+    )
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--peer-timeout", type=float, default=3600, help="seconds per peer run")
     parser.add_argument("--json", type=Path, help="save the rows here")
@@ -293,6 +302,12 @@ def parse_args() -> argparse.Namespace:
         args.models = common.parse_models(args.models)
     except ValueError as err:
         parser.error(str(err))
+    args.peer_systems = [p.strip() for p in args.peer_systems.split(",") if p.strip()]
+    unknown = sorted(set(args.peer_systems) - set(PEER_SYSTEMS))
+    if unknown:
+        parser.error(
+            f"--peer-systems: unknown {', '.join(unknown)}; allowed: {', '.join(PEER_SYSTEMS)}"
+        )
     if args.force_len < 1 or args.n < 1 or args.batch < 1 or min(args.beams) < 1:
         parser.error("--force-len, --n, --batch and every beam must be at least 1")
     args.peers = not (args.no_peers or args.natural or args.device == "cuda")
