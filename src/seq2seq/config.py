@@ -35,9 +35,10 @@ MbrMetric = Literal["chrf", "bleu"]
 
 
 class _Section(BaseModel):
-    """Base of every section: unknown keys are errors and values are immutable."""
+    """Base of every section: unknown keys are errors, values are immutable, and no float may
+    be infinite or NaN (no setting has a meaning there; ``inf`` would only overflow later)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class TokenizerConfig(_Section):
@@ -327,7 +328,8 @@ class TrainConfig(_Section):
 class SearchConfig(_Section):
     beam_size: int = Field(5, ge=1)
     n_best: int = Field(1, ge=1)
-    length_penalty: float = Field(1.0, ge=0, description="GNMT alpha; 0 = none")
+    # ((5 + length) / 6) ** alpha overflows float32 for long outputs once alpha passes ~20.
+    length_penalty: float = Field(1.0, ge=0, le=10, description="GNMT alpha; 0 = none")
     max_len_ratio: float = Field(2.0, gt=0, description="max output tokens per source token")
     max_len_extra: int = Field(10, ge=0, description="added to the ratio bound")
     max_len: int = Field(256, ge=1, description="absolute cap on output tokens")
@@ -342,13 +344,18 @@ class SearchConfig(_Section):
     temperature: float = Field(1.0, ge=0, description="sampling: <1 sharper, >1 flatter, 0 greedy")
     top_k: int = Field(0, ge=0, description="sampling: keep the k most probable tokens (0 = all)")
     top_p: float = Field(1.0, gt=0, le=1, description="sampling: nucleus mass kept (1 = all)")
-    seed: int | None = Field(None, description="sampling: seed for reproducible samples")
+    seed: int | None = Field(
+        None, ge=0, le=2**64 - 1, description="sampling: seed for reproducible samples"
+    )
     length_penalty_type: Literal["none", "average", "gnmt"] = Field(
         "gnmt",
         description="beam ranking: log-prob / 1 (none), / length (average), / GNMT lp (gnmt)",
     )
-    coverage_penalty: float = Field(
-        0.0, ge=0, description="GNMT coverage beta (beam search, attentional models); 0 = off"
+    coverage_penalty: float = Field(  # beyond float32's range every score would be -inf
+        0.0,
+        ge=0,
+        le=1e6,
+        description="GNMT coverage beta (beam search, attentional models); 0 = off",
     )
     min_len: int = Field(0, ge=0, description="fewest output tokens before EOS (EOS not counted)")
     min_len_ratio: float = Field(

@@ -30,9 +30,17 @@ def resolve_device(name: str, key: str = "train.device") -> torch.device:
     """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is a config error."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"{key}: 'cuda': no CUDA device is available here; use auto or cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(
+            f"{key}: {name!r} is not a device; use cpu, cuda, cuda:N or auto"
+        ) from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"{key}: {name!r}: no CUDA device is available here; use auto or cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"{key}: {name!r}: only cpu, cuda, cuda:N or auto are supported")
+    return device
 
 
 def fast_bf16(device: torch.device) -> bool:

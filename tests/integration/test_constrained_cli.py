@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from test_cli import assert_user_error, run_cli
 
-from seq2seq import Config, train
+from seq2seq import Config, Translator, train
 
 pytestmark = pytest.mark.integration
 
@@ -46,6 +46,21 @@ def test_constraints_file_puts_every_phrase_in_the_output(
     assert len(outputs) == len(SOURCES)
     for text, phrases in zip(outputs, PHRASES, strict=True):
         assert all(has_phrase(text, p) for p in phrases), (text, phrases)
+
+
+@pytest.mark.parametrize("options", [{"n_best": 8}, {"mbr": True, "mbr_candidates": 8}])
+def test_every_candidate_and_the_mbr_pick_keep_the_phrases(
+    model_dir: Path, options: dict[str, object]
+) -> None:
+    # A short maximum length cuts some beams before they meet the phrases. They are never
+    # returned, so neither an n-best candidate nor MBR's choice among them lacks a phrase.
+    translations = Translator.load(model_dir).translate(
+        SOURCES, constraints=PHRASES, beam_size=8, max_len=4, **options
+    )
+    for translation, phrases in zip(translations, PHRASES, strict=True):
+        assert translation.candidates
+        for candidate in translation.candidates:
+            assert all(has_phrase(candidate.text, p) for p in phrases), (candidate.text, phrases)
 
 
 def test_json_input_carries_text_and_constraints(
@@ -98,4 +113,17 @@ def test_constraint_errors(
     )
     assert_user_error(
         capsys, [*base, "--mbr", "--mbr-candidates", "1"], "search: mbr_candidates: 1"
+    )
+    # JSON escapes can spell lone surrogates, which no tokenizer takes: named by file:line.
+    surrogate = write_lines(tmp_path / "s.jsonl", ['["1"]', '["ok", "caf\\udce9"]', "[]"])
+    assert_user_error(
+        capsys,
+        [*base, "--constraints", str(surrogate)],
+        f"{surrogate}:2: phrase 1: not valid Unicode text",
+    )
+    surrogate_text = write_lines(tmp_path / "s_in.jsonl", ['{"text": "caf\\udce9"}'])
+    assert_user_error(
+        capsys,
+        ["translate", str(model_dir), "-i", str(surrogate_text), "--input-format", "json"],
+        f'{surrogate_text}:1: "text": not valid Unicode text',
     )

@@ -13,8 +13,10 @@ import torch
 
 from seq2seq.cli import main
 from seq2seq.config import Config
+from seq2seq.decoding.ensemble import Ensemble
 from seq2seq.decoding.translator import Translator
-from seq2seq.errors import ModelDirError
+from seq2seq.errors import InputError, ModelDirError
+from seq2seq.models import build_model
 from seq2seq.training.trainer import train
 
 MakeConfig = Callable[..., Config]
@@ -96,3 +98,16 @@ def test_members_with_another_vocabulary_are_refused(
         Translator.load_ensemble([members[0], other])
     assert main(["translate", str(members[0]), str(other)]) == 2
     assert "must share their vocabularies" in capsys.readouterr().err
+
+
+def test_copy_models_and_fewer_than_two_members_are_refused(
+    members: list[Path], small_model_config: Callable[..., object]
+) -> None:
+    # A copy model's distribution reaches past the shared vocabulary into each sentence's own
+    # copied words; averaged with others those would come out as <unk>, so it is refused.
+    copier = build_model(small_model_config(copy=True, attention="bahdanau"), 12, 12, 0)
+    with pytest.raises(InputError, match=r"member 1 is a copy .* cannot be ensembled"):
+        Ensemble([copier, copier])
+    for bad in (str(members[0]), [members[0]], []):
+        with pytest.raises(InputError, match="two or more model directories"):
+            Translator.load_ensemble(bad)  # type: ignore[arg-type]

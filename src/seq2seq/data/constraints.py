@@ -24,6 +24,18 @@ JSON_INPUT_FIELDS = ("text", "constraints")
 PHRASES_EXAMPLE = '["la casa", "grande"]'
 
 
+def check_unicode(text: str, where: str) -> str:
+    """``text``, unless it holds a lone surrogate (a JSON ``"\\udce9"`` escape decodes to one)
+    that no tokenizer can take: then InputError naming ``where`` and the character."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise InputError(
+            f"{where}: not valid Unicode text ({err.reason} at character {err.start})"
+        ) from None
+    return text
+
+
 def encode_phrases(codec: TextCodec, source: str, phrases: Sequence[str]) -> list[list[int]]:
     """Target ids of each phrase, for the source sentence ``source`` (named in errors).
 
@@ -106,6 +118,7 @@ def parse_json_input(line: str, where: str) -> tuple[str, list[str] | None]:
     text = record.get("text")
     if not isinstance(text, str):
         raise InputError(f'{where}: "text" must be a string, got {_show(text)}')
+    check_unicode(text, f'{where}: "text"')
     if "constraints" not in record:
         return text, None
     return text, _phrases(record["constraints"], f'{where}: "constraints"')
@@ -163,7 +176,7 @@ def _phrases(value: Any, where: str) -> list[str]:
             f"{where}: expected a JSON list of phrases such as {PHRASES_EXAMPLE}, "
             f"got {_show(value)}"
         )
-    return value
+    return [check_unicode(phrase, f"{where}: phrase {n}") for n, phrase in enumerate(value)]
 
 
 def _show(value: Any) -> str:

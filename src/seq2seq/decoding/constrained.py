@@ -27,7 +27,9 @@ the constraints are forced in first.
 EOS is masked until a hypothesis has met all of its row's constraints. The most advanced
 hypothesis gains one constraint token per step, so every constraint is met within ``C`` steps;
 this module therefore raises a row's maximum length to at least ``C + 1`` (its constraint
-tokens plus EOS). Returned hypotheses that meet every constraint rank before any that do not.
+tokens plus EOS). Only hypotheses that meet every constraint are returned, so an n-best list
+may be shorter than ``n_best``; should none of a row's beams meet them, its best beam alone is
+returned so the row still has an output.
 
 Ranking and step rules are those of ``beam.py``: scores from
 :class:`~seq2seq.decoding.penalties.HypothesisScorer` (length normaliser, coverage penalty) and
@@ -179,8 +181,8 @@ def constrained_beam_search(
         rules: Step rules (``rules.py``); they never forbid a token that advances a constraint.
 
     Returns:
-        Per row, its ``n_best`` hypotheses: those meeting every constraint first, each group
-        sorted by score.
+        Per row, up to ``n_best`` hypotheses that meet every constraint, sorted by score
+        (fewer when fewer beams met them; a row where none did gets its best beam alone).
 
     Raises:
         InputError: When an argument is out of range, a phrase is empty or holds BOS/EOS or
@@ -403,7 +405,12 @@ def _collect(
     n_best: int,
     scorer: HypothesisScorer,
 ) -> list[list[Hypothesis]]:
-    """Per row, the ``n_best`` hypotheses: those meeting every constraint first, by score."""
+    """Per row, up to ``n_best`` hypotheses meeting every constraint, by score.
+
+    The other beams (cut at the maximum length, phrases unmet) are returned only by a row
+    none of whose beams met its constraints, and then only its best one, so that the row
+    still has an output.
+    """
     beam_size = beams.log_probs.size(1)
     live = (~beams.log_probs.isneginf()).view(-1).tolist()
     all_met = (beams.constraints.num_met() == hyp_table.totals).tolist()
@@ -425,5 +432,6 @@ def _collect(
             )
             ranked.append((all_met[i], hypothesis.score, hypothesis))
         ranked.sort(key=lambda item: item[:2], reverse=True)
-        results.append([hypothesis for _, _, hypothesis in ranked[:n_best]])
+        met = [hypothesis for all_of_them, _, hypothesis in ranked if all_of_them]
+        results.append(met[:n_best] if met else [hypothesis for _, _, hypothesis in ranked[:1]])
     return results

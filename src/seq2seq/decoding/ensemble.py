@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from seq2seq.errors import InputError
 from seq2seq.models.contract import DecoderState, EncoderOutput
 from seq2seq.models.seq2seq import Seq2Seq
 
@@ -45,10 +46,23 @@ class Ensemble(nn.Module):
 
     Args:
         models: Two or more models over the same source and target vocabularies.
+
+    Raises:
+        InputError: Fewer than two models, or a copy (pointer-generator) model among them.
     """
 
     def __init__(self, models: Sequence[Seq2Seq]) -> None:
         super().__init__()
+        if len(models) < 2:
+            raise InputError(f"an ensemble needs two or more models, got {len(models)}")
+        for number, model in enumerate(models, start=1):
+            # Its distribution covers each sentence's own copied words beyond the shared
+            # vocabulary, which the members cannot average: copies would come out as <unk>.
+            if getattr(model, "pointer", None) is not None:
+                raise InputError(
+                    f"ensemble member {number} is a copy (pointer-generator) model; copy models "
+                    "cannot be ensembled: decode with it alone"
+                )
         self.members = nn.ModuleList(models)
 
     def encode(self, src: Tensor, src_lengths: Tensor) -> EnsembleEncoding:

@@ -30,7 +30,10 @@ def filtered_log_probs(log_probs: Tensor, temperature: float, top_k: int, top_p:
         top_p: Keep the most probable tokens until their mass reaches ``top_p`` (1 = all);
             the most probable token is always kept.
     """
-    scaled = torch.log_softmax(log_probs / temperature, dim=-1)
+    # Shifted so each row's best token sits at 0 first (the softmax is unchanged by the
+    # shift): a tiny temperature then sends the others to -inf, not every entry (NaN).
+    best = log_probs.amax(dim=-1, keepdim=True)
+    scaled = torch.log_softmax((log_probs - best) / temperature, dim=-1)
     if 0 < top_k < scaled.size(-1):
         kth = scaled.topk(top_k, dim=-1).values[:, -1:]  # [batch, 1]
         scaled = scaled.masked_fill(scaled < kth, float("-inf"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import types
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,7 +23,7 @@ from torch import Tensor, nn
 
 from seq2seq.config import SearchConfig, validation_messages
 from seq2seq.data.batching import pad_sequences
-from seq2seq.data.constraints import encode_phrases
+from seq2seq.data.constraints import check_unicode, encode_phrases
 from seq2seq.data.copy_vocab import (
     decode_copy_target,
     decode_extended,
@@ -107,6 +108,28 @@ class Translation:
         return self.candidates[0].confidence
 
 
+def check_texts(items: object, name: str, item: str, *, of: type | types.UnionType = str) -> None:
+    """Raises InputError unless ``items`` is a list (not a str) of ``of`` values, every str
+    among them encodable as UTF-8 (no lone surrogates, as from a JSON ``"\\udce9"`` escape).
+
+    A str is itself a sequence of one-character strs: passed where a list of sentences or
+    phrases belongs it would otherwise be translated character by character.
+    """
+    if isinstance(items, str) or not isinstance(items, Sequence):
+        raise InputError(
+            f"{name}: expected a list of {item}s, got {type(items).__name__} "
+            f"{str(items)[:40]!r}"
+            + (f"; for one {item} pass [text]" if isinstance(items, str) else "")
+        )
+    for number, value in enumerate(items):
+        if not isinstance(value, of):
+            raise InputError(
+                f"{name}: item {number} is {type(value).__name__} {value!r:.40}, not a {item}"
+            )
+        if isinstance(value, str):
+            check_unicode(value, f"{name}: item {number}")
+
+
 class Translator:
     """Runs a trained model on text.
 
@@ -147,9 +170,15 @@ class Translator:
 
         Raises:
             ModelDirError: A directory is missing or damaged, or a vocabulary differs.
+            InputError: Fewer than two directories, or a copy model among them.
         """
         from seq2seq.model_dir import check_same_vocabulary, load_model_dir
 
+        if isinstance(model_dirs, str | Path) or len(model_dirs) < 2:
+            raise InputError(
+                f"load_ensemble needs a list of two or more model directories, got {model_dirs!r}"
+                " (one model: Translator.load)"
+            )
         dirs = [Path(d) for d in model_dirs]
         check_same_vocabulary(dirs, "ensemble members must share their vocabularies")
         loaded = [load_model_dir(d) for d in dirs]
@@ -179,6 +208,7 @@ class Translator:
         Example:
             ``Translator.load("runs/demo").translate(["In the beginning"], beam_size=5)``
         """
+        check_texts(sources, "sources", "sentence")
         search = self._search_settings(search_overrides)
         phrase_ids = self._constraint_ids(sources, constraints, search)
         generation = candidate_settings(search) if search.mbr else search
@@ -224,6 +254,8 @@ class Translator:
     ) -> Iterator[Translation]:
         """Translates an arbitrarily long stream, holding ``chunk_size`` lines at a time;
         ``constraints``, when given, is a parallel stream of per-source phrase lists."""
+        if isinstance(sources, str):
+            check_texts(sources, "sources", "sentence")  # raises: one str, not a stream of them
         iterator = iter(sources)
         phrase_lists = None if constraints is None else iter(constraints)
         while chunk := list(itertools.islice(iterator, chunk_size)):
@@ -259,6 +291,9 @@ class Translator:
         """Per source, its phrases as target ids (None without constraints)."""
         if constraints is None:
             return None
+        check_texts(constraints, "constraints", "list of phrases", of=list | tuple)
+        for number, phrases in enumerate(constraints):
+            check_texts(phrases, f"constraints of source {number}", "phrase")
         if len(constraints) != len(sources):
             raise InputError(
                 f"{len(constraints)} constraint lists for {len(sources)} sources: give one "

@@ -183,17 +183,21 @@ def test_constraints_win_over_step_rules() -> None:
     assert len(others) == len(set(others))
 
 
-def test_every_returned_hypothesis_meeting_the_constraints_comes_first() -> None:
+def test_every_returned_hypothesis_meets_the_constraints() -> None:
+    # An n-best list holds only hypotheses with every phrase, best first: beams cut at the
+    # maximum length before meeting them are left out (n-best lists get shorter), so MBR or
+    # a user reading candidate 2 never gets an output missing a phrase.
     model = MarkovModel(tgt_vocab=8, seed=10)
     src, lengths = random_batch(10)
     results = run(model, src, lengths, torch.full((5,), 6), CONSTRAINTS, beam_size=6, n_best=6)
     for hyps, phrases in zip(results, CONSTRAINTS, strict=True):
-        meets = [all(contains(h.tokens, p) for p in phrases) for h in hyps]
-        assert meets[0]
-        assert all(m for h, m in zip(hyps, meets, strict=True) if h.finished)  # EOS waits
-        assert meets == sorted(meets, reverse=True)
-        first_group = [h.score for h, m in zip(hyps, meets, strict=True) if m]
-        assert first_group == sorted(first_group, reverse=True)
+        assert hyps
+        assert all(all(contains(h.tokens, p) for p in phrases) for h in hyps)
+        scores = [h.score for h in hyps]
+        assert scores == sorted(scores, reverse=True)
+    sizes = [(len(hyps), bool(phrases)) for hyps, phrases in zip(results, CONSTRAINTS, strict=True)]
+    assert any(size < 6 for size, constrained in sizes if constrained)  # some beams missed
+    assert all(size == 6 for size, constrained in sizes if not constrained)
 
 
 # --- the constraint state machine ---------------------------------------------------------------

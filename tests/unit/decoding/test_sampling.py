@@ -79,6 +79,11 @@ def test_filtered_distribution_sums_to_one_and_keeps_the_best_token() -> None:
         assert torch.equal(filtered.argmax(-1), log_probs.argmax(-1))
 
 
+def test_a_temperature_too_small_for_float32_still_draws_the_best_token() -> None:
+    # log-probs / 1e-40 overflow to -inf for every token; the best one must survive.
+    assert set(first_tokens(50, temperature=1e-40)) == {2}
+
+
 @pytest.mark.parametrize(("family", "seed"), CASES, ids=IDS)
 @pytest.mark.parametrize("options", [{"temperature": 1e-4}, {"top_k": 1}], ids=["cold", "top1"])
 def test_near_zero_temperature_and_top_k_1_equal_greedy(

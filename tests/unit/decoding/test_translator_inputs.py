@@ -42,3 +42,42 @@ def test_a_rule_across_search_keys_names_them_without_a_placeholder_key() -> Non
     message = str(caught.value)
     assert message.startswith("search: n_best (3) must be <= beam_size (2)")
     assert "top level" not in message
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda t: t.translate("la casa"), "sources: expected a list of sentences, got str"),
+        (lambda t: list(t.translate_stream("la casa")), "for one sentence pass \\[text\\]"),
+        (lambda t: t.translate(["la casa", None]), "sources: item 1 is NoneType"),
+        (lambda t: t.translate([5]), "sources: item 0 is int 5, not a sentence"),
+        (lambda t: t.translate(["un"], constraints=["a"]), "constraints: item 0 is str"),
+        (lambda t: t.translate(["un"], constraints=[[1]]), "constraints of source 0: item 0"),
+        (lambda t: t.translate(["caf\udce9"]), "sources: item 0: not valid Unicode text"),
+        (lambda t: t.translate(["un"], constraints=[["\ud800"]]), "not valid Unicode text"),
+    ],
+    ids=["str", "str-stream", "none", "int", "str-phrases", "int-phrase", "surrogate", "phrase"],
+)
+def test_wrong_input_types_are_named_instead_of_translated_piecewise(
+    call: object, message: str
+) -> None:
+    # A str is a sequence of one-character strs: taken for a list it would be translated
+    # (and constrained) character by character. A lone surrogate breaks every tokenizer.
+    with pytest.raises(InputError, match=message):
+        call(tiny_translator())  # type: ignore[operator]
+
+
+def test_search_values_out_of_range_are_refused_before_decoding() -> None:
+    translator = tiny_translator()
+    for option, value in [
+        ("length_penalty", float("inf")),
+        ("length_penalty", 11.0),
+        ("coverage_penalty", 1e39),
+        ("temperature", float("inf")),
+        ("min_len_ratio", float("inf")),
+        ("max_len_ratio", float("nan")),
+        ("seed", 2**64),
+        ("seed", -1),
+    ]:
+        with pytest.raises(InputError, match=f"search: {option}"):
+            translator.translate(["un perro"], **{option: value})
