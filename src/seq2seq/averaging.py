@@ -38,11 +38,14 @@ def average_checkpoints(sources: Sequence[str | Path], out_dir: str | Path) -> P
     Raises:
         InputError: Fewer than two sources.
         ModelDirError: A source is missing or damaged, its architecture or vocabulary differs
-            from the first one's, or ``out_dir`` already holds a model.
+            from the first one's, or ``out_dir`` is a file or already holds a model (both
+            checked before any checkpoint is loaded).
     """
     if len(sources) < 2:
         raise InputError(f"average needs at least two checkpoints, got {len(sources)}")
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ModelDirError(f"{out_dir}: is a file, not a directory; choose a new output directory")
     if (out_dir / ckpt.CONFIG_FILE).exists():
         raise ModelDirError(f"{out_dir}: already holds a model; choose a new output directory")
     located = [_locate(Path(source)) for source in sources]

@@ -7,19 +7,29 @@ Parsing and printing live here; the work happens in the functions each verb call
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from tqdm import tqdm
 
 from seq2seq.cli_plot import add_plot_parser
 from seq2seq.errors import InputError, ModelDirError, Seq2SeqError
 
+if TYPE_CHECKING:  # imported by the verbs that need it, not at start-up
+    from seq2seq.config import SearchConfig
+
 EXIT_USAGE = 2
+# What a shell reports for a process killed by SIGPIPE (128 + 13), as `yes | head -1` does:
+# the reader stopped early, which is not an error of ours, and pipefail scripts expect it.
+EXIT_BROKEN_PIPE = 141
+
+logger = logging.getLogger(__name__)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,6 +52,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("seq2seq: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+
+
+def _quiet_broken_pipe() -> int:
+    """Ends quietly when the reader of our output went away (``seq2seq translate | head``).
+
+    As the Python documentation's SIGPIPE recipe advises, stdout is pointed at devnull so that
+    the interpreter's final flush of what is still buffered does not fail a second time (and
+    print "Exception ignored ... BrokenPipeError").
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (captured in tests)
+        pass
+    return EXIT_BROKEN_PIPE
+
+
+def check_output_path(path: Path, option: str) -> None:
+    """Raises InputError unless ``path`` can become an output file.
+
+    Called before a model is loaded or a line decoded, so that a typo in ``-o`` costs no
+    decoding time; the directory and missing-folder cases are the ones users hit.
+    """
+    if path.is_dir():
+        raise InputError(f"{option} {path}: is a directory, expected a file path")
+    if not path.parent.is_dir():
+        raise InputError(
+            f"{option} {path}: the directory {path.parent} does not exist; create it first"
+        )
+
+
+def _open_output(path: Path, option: str) -> TextIO:
+    """Opens ``path`` for writing UTF-8 text; an OSError becomes a one-line InputError."""
+    try:
+        return open(path, "w", encoding="utf-8")
+    except OSError as err:
+        reason = (err.strerror or type(err).__name__).lower()
+        raise InputError(f"{option} {path}: cannot write ({reason})") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -310,6 +360,36 @@ def _search_overrides(args: argparse.Namespace) -> dict[str, object]:
     return {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
 
 
+# Flags (by SearchConfig field) that only one kind of search reads.
+_SAMPLING_FLAGS = {
+    "temperature": "--temperature",
+    "top_k": "--top-k",
+    "top_p": "--top-p",
+    "seed": "--seed",
+}
+_MBR_FLAGS = {"mbr_candidates": "--mbr-candidates", "mbr_metric": "--mbr-metric"}
+
+
+def _warn_ignored_flags(args: argparse.Namespace, search: SearchConfig) -> None:
+    """Warns on stderr about flags the user gave that the search will not read.
+
+    A user who passes ``--temperature 0.7`` and forgets ``--sample`` would otherwise get beam
+    search and believe the temperature was used. The flags default to None (``--with-attention``
+    to False), so a warning means the user typed the flag. ``search`` is the model's own
+    ``SearchConfig``, which may turn sampling or MBR on without the flag.
+    """
+    groups = [
+        (_SAMPLING_FLAGS, args.sample or search.sample, "--sample"),
+        (_MBR_FLAGS, args.mbr or search.mbr, "--mbr"),
+    ]
+    for flags, applies, needed in groups:
+        given = [flag for key, flag in flags.items() if getattr(args, key) is not None]
+        if given and not applies:
+            logger.warning("%s: ignored, only used with %s", ", ".join(given), needed)
+    if getattr(args, "with_attention", False) and args.output_format != "json":
+        logger.warning("--with-attention: ignored, only used with --output-format json")
+
+
 def _add_device_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--device",
@@ -358,28 +438,49 @@ def _run_translate(args: argparse.Namespace) -> int:
     from seq2seq.data.corpus import read_lines
     from seq2seq.decoding.translator import Translator
 
+    if args.output:
+        check_output_path(args.output, "-o")
     translator = (
         Translator.load(args.model_dirs[0], device=args.device)
         if len(args.model_dirs) == 1
         else Translator.load_ensemble(args.model_dirs, device=args.device)
     )
-    lines: Iterable[str] = (
-        read_lines(args.input) if args.input else (line.rstrip("\r\n") for line in sys.stdin)
-    )
+    _warn_ignored_flags(args, translator.search)
+    lines = read_lines(args.input) if args.input else _stdin_lines()
     lines, constraints = translation_input(
         lines, str(args.input or "<stdin>"), args.input_format, args.constraints
     )
-    out: TextIO = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    translations = translator.translate_stream(
+        lines, constraints=constraints, **_search_overrides(args)
+    )
+    # The output is opened (and an existing file emptied) only once the first translation is
+    # ready: every bad search option and bad line of the first chunk has been raised by then.
+    # Validating up front instead would need Translator's private _search_settings and would
+    # still let a bad input line empty the file.
+    first = next(translations, None)
+    out = _open_output(args.output, "-o") if args.output else sys.stdout
     try:
-        for translation in translator.translate_stream(
-            lines, constraints=constraints, **_search_overrides(args)
-        ):
+        for translation in itertools.chain([] if first is None else [first], translations):
             out.write(_format(translation, args.output_format, args.with_attention) + "\n")
             out.flush()
     finally:
         if out is not sys.stdout:
             out.close()
     return 0
+
+
+def _stdin_lines() -> Iterable[str]:
+    """The lines of stdin, read as bytes and decoded strictly line by line (as ``-i FILE``).
+
+    A text stream with no bytes beneath it (``io.StringIO``, as tests and embedding code
+    set) is already decoded and is read as it is.
+    """
+    from seq2seq.data.corpus import read_stream_lines
+
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:
+        return (line.rstrip("\r\n") for line in sys.stdin)
+    return read_stream_lines(buffer, "<stdin>")
 
 
 def _format(translation: object, fmt: str, with_attention: bool = False) -> str:
@@ -455,9 +556,12 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     if not args.split and not (args.src and args.ref):
         raise InputError("evaluate: give --src FILE and --ref FILE, or --split dev|test")
     chosen = parse_metrics(args.metrics) if args.metrics is not None else None
+    if args.hyp_output:
+        check_output_path(args.hyp_output, "--hyp-output")
     config, model, codec = load_model_dir(args.model_dir)
     device = resolve_device(args.device, key="--device")
     translator = Translator(model.to(device), codec, config.search)
+    _warn_ignored_flags(args, config.search)
     metrics = chosen or TASK_METRICS[config.data.task]
     search = _search_overrides(args)
     if args.split:
@@ -469,7 +573,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
             translator, args.src, args.ref, metrics=metrics, **search
         )
     if args.hyp_output:
-        args.hyp_output.write_text("".join(h + "\n" for h in hypotheses), encoding="utf-8")
+        with _open_output(args.hyp_output, "--hyp-output") as out:
+            out.writelines(h + "\n" for h in hypotheses)
     for score in scores:
         print(score)
     return 0

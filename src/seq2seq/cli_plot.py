@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from seq2seq.errors import InputError
+
 
 def add_plot_parser(sub: argparse._SubParsersAction) -> None:
     """Adds ``plot curves`` and ``plot attention`` to the ``seq2seq`` subcommands."""
@@ -40,6 +42,7 @@ def add_plot_parser(sub: argparse._SubParsersAction) -> None:
 def _run_curves(args: argparse.Namespace) -> int:
     from seq2seq.plots import curves_figure, load_runs, save_figure
 
+    _check_image_path(args.output)
     runs = load_runs(args.model_dirs)
     path = save_figure(curves_figure(runs), args.output)
     print(f"wrote {path} ({len(runs)} run{'s' if len(runs) > 1 else ''})")
@@ -51,6 +54,7 @@ def _run_attention(args: argparse.Namespace) -> int:
     from seq2seq.decoding.translator import Translator
     from seq2seq.plots import attention_figure, save_figure
 
+    _check_image_path(args.output)
     translator = Translator.load(args.model_dir)
     amap = attention_map(translator, args.source, beam_size=args.beam_size)
     weights, caption = amap.select(args.layer, args.head)
@@ -60,3 +64,19 @@ def _run_attention(args: argparse.Namespace) -> int:
     print(amap.output)
     print(f"wrote {path} ({len(amap.tgt_tokens)} output x {len(amap.src_tokens)} source tokens)")
     return 0
+
+
+def _check_image_path(path: Path) -> None:
+    """Raises InputError unless ``-o`` names a writable place and an image format matplotlib
+    writes; checked before any run is read or sentence translated, as matplotlib only finds
+    out in ``savefig`` (format from the extension, as it decides it, case-insensitively)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from seq2seq.cli import check_output_path  # local: seq2seq.cli imports this module
+
+    check_output_path(path, "-o")
+    formats = sorted(FigureCanvasAgg.get_supported_filetypes())
+    suffix = path.suffix.removeprefix(".").lower()
+    if suffix not in formats:
+        problem = f"unknown image format {suffix!r}" if suffix else "no file extension"
+        raise InputError(f"-o {path}: {problem}; use one of {', '.join(formats)}")

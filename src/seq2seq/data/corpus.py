@@ -6,7 +6,8 @@ file's first bytes). A TSV line may hold more than two fields, as a QA corpus do
 (``question<TAB>context<TAB>answer``): the last field is the target and the others are joined
 into one source with the ``<sep>`` token (``question <sep> context``, see
 :mod:`seq2seq.data.fields`). Every line of a file must have as many fields as its first one.
-Translation input is read line by line with :func:`read_lines`.
+Translation input is read line by line with :func:`read_lines` (a file) or
+:func:`read_stream_lines` (stdin), which decode and report bad lines the same way.
 
 Every malformed input raises :class:`~seq2seq.errors.DataError` with a one-line message naming
 ``file:line``, the problem and what is allowed. With ``skip_bad_lines=True`` problems confined to
@@ -21,7 +22,8 @@ import gzip
 import itertools
 import logging
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, NoReturn
@@ -134,15 +136,28 @@ def read_lines(path: Path | str) -> Iterator[str]:
         DataError: The file is missing, empty, or a line is not UTF-8 text.
     """
     _check_file(path)
-    return _iter_text_lines(str(path))
+    return _decode_lines(_raw_lines(str(path)), str(path))
 
 
-def _iter_text_lines(path: str) -> Iterator[str]:
-    for line_no, raw in _raw_lines(path):
+def read_stream_lines(stream: Iterable[bytes], name: str) -> Iterator[str]:
+    """Stream the lines of an open byte stream (stdin), checked like :func:`read_lines`.
+
+    Reading bytes and decoding each line strictly, rather than reading through a text layer,
+    lets a line that is not UTF-8 fail as ``name:line`` instead of reaching the tokenizer as
+    surrogate escapes; a leading byte-order mark is dropped as it is from a file.
+
+    Raises:
+        DataError: A line is not UTF-8 text (the message names ``name:line``).
+    """
+    return _decode_lines(enumerate(stream, start=1), name)
+
+
+def _decode_lines(numbered: Iterable[tuple[int, bytes]], name: str) -> Iterator[str]:
+    for line_no, raw in numbered:
         try:
             yield _decode_line(raw, line_no)
         except _BadLine as bad:
-            raise DataError(f"{path}:{line_no}: {bad}") from None
+            raise DataError(f"{name}:{line_no}: {bad}") from None
 
 
 def _iter_tsv(path: str, log: _BadLineLog) -> Iterator[Pair]:
@@ -269,26 +284,46 @@ def _decode_line(raw: bytes, line_no: int) -> str:
     return text.removeprefix("\ufeff") if line_no == 1 else text
 
 
-def _open_binary(path: Path | str) -> BinaryIO:
-    """Open ``path`` for reading bytes, transparently decompressing gzip content."""
-    with open(path, "rb") as probe:
-        is_gzip = probe.read(2) == _GZIP_MAGIC
-    return gzip.open(path, "rb") if is_gzip else open(path, "rb")
+@contextmanager
+def _open_binary(path: Path | str) -> Iterator[BinaryIO]:
+    """Open ``path`` for reading bytes, transparently decompressing gzip content.
+
+    The file is opened once and its first bytes are peeked at, not read: a pipe
+    (``-i <(zcat ...)``, ``/dev/stdin``) cannot be reopened or rewound.
+    """
+    with open(path, "rb") as stream:
+        if stream.peek(len(_GZIP_MAGIC)).startswith(_GZIP_MAGIC):
+            with gzip.GzipFile(fileobj=stream) as unzipped:
+                yield unzipped
+        else:
+            yield stream
 
 
 def _check_file(path: Path | str) -> None:
-    """Raise DataError unless ``path`` is a readable, non-empty (decompressed) file."""
+    """Raise DataError unless ``path`` is a readable, non-empty (decompressed) file.
+
+    Only a regular file is opened here. A pipe or other stream would lose what this check
+    read (and a named pipe would block until its writer starts), so its emptiness is found
+    while reading it, with the same message (see :func:`_raw_lines`).
+    """
     if not Path(path).exists():
         raise DataError(f"{path}: no such file")
     if Path(path).is_dir():
         raise DataError(f"{path}: is a directory, expected a text file")
+    if not Path(path).is_file():
+        return
     try:
         with _open_binary(path) as stream:
             is_empty = stream.read(1) == b""
     except (OSError, EOFError, zlib.error) as err:
         raise DataError(f"{path}: cannot read ({_reason(err)})") from err
     if is_empty:
-        raise DataError(f"{path}: file is empty")
+        raise DataError(_empty_file(path))
+
+
+def _empty_file(path: Path | str) -> str:
+    """One message for an empty file, found up front (regular file) or on reading (pipe)."""
+    return f"{path}: file is empty"
 
 
 def _raw_lines(path: str) -> Iterator[tuple[int, bytes]]:
@@ -300,6 +335,8 @@ def _raw_lines(path: str) -> Iterator[tuple[int, bytes]]:
                 yield line_no, raw
     except (OSError, EOFError, zlib.error) as err:
         raise DataError(f"{path}: cannot read after line {line_no} ({_reason(err)})") from err
+    if line_no == 0:  # a pipe that gave nothing (a regular file was checked up front)
+        raise DataError(_empty_file(path))
 
 
 def _reason(err: BaseException) -> str:
