@@ -44,8 +44,11 @@ def average_checkpoints(sources: Sequence[str | Path], out_dir: str | Path) -> P
     if len(sources) < 2:
         raise InputError(f"average needs at least two checkpoints, got {len(sources)}")
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ModelDirError(f"{out_dir}: is a file, not a directory; choose a new output directory")
+    existing = next(p for p in (out_dir, *out_dir.parents) if p.exists())  # "/" always does
+    if not existing.is_dir():
+        raise ModelDirError(
+            f"{out_dir}: {existing} is a file, not a directory; choose a new output directory"
+        )
     if (out_dir / ckpt.CONFIG_FILE).exists():
         raise ModelDirError(f"{out_dir}: already holds a model; choose a new output directory")
     located = [_locate(Path(source)) for source in sources]

@@ -440,6 +440,10 @@ def _run_translate(args: argparse.Namespace) -> int:
 
     if args.output:
         check_output_path(args.output, "-o")
+        for option, source in (("-i", args.input), ("--constraints", args.constraints)):
+            if source and args.output.exists() and args.output.samefile(source):
+                # Opening the output empties it while the input is still being read.
+                raise InputError(f"-o {args.output} is also the {option} file; write elsewhere")
     translator = (
         Translator.load(args.model_dirs[0], device=args.device)
         if len(args.model_dirs) == 1

@@ -241,16 +241,27 @@ def test_successful_translation_replaces_an_existing_output(
     assert out.read_text(encoding="utf-8").splitlines() == expected_texts(model_dir, SOURCES)
 
 
+def test_output_onto_the_input_is_refused(
+    capsys: pytest.CaptureFixture[str], model_dir: Path, tmp_path: Path
+) -> None:
+    src = tmp_path / "in.txt"
+    src.write_bytes(lines_bytes(SOURCES))
+    argv = ["translate", str(model_dir), "-i", str(src), "-o", str(tmp_path / "." / "in.txt")]
+    assert_one_line_error(capsys, argv, "is also the -i file; write elsewhere")
+    assert src.read_bytes() == lines_bytes(SOURCES)
+
+
 def test_average_into_an_existing_file_is_refused(
     capsys: pytest.CaptureFixture[str], model_dir: Path, tmp_path: Path
 ) -> None:
     existing = tmp_path / "notes.txt"
     existing.write_text(KEEP, encoding="utf-8")
-    argv = ["average", str(model_dir), str(model_dir), "-o", str(existing)]
-    assert_one_line_error(
-        capsys, argv, f"{existing}: is a file, not a directory; choose a new output directory"
-    )
-    assert existing.read_text(encoding="utf-8") == KEEP
+    for out in (existing, existing / "model"):
+        argv = ["average", str(model_dir), str(model_dir), "-o", str(out)]
+        assert_one_line_error(
+            capsys, argv, f"{out}: {existing} is a file, not a directory; choose a new output"
+        )
+        assert existing.read_text(encoding="utf-8") == KEEP
 
 
 @pytest.mark.parametrize(
