@@ -32,7 +32,8 @@ from seq2seq.data.corpus import read_pairs
 from seq2seq.decoding.translator import MAX_SOURCE_TOKENS
 from seq2seq.errors import InputError, ModelDirError
 from seq2seq.model_dir import load_model_dir
-from seq2seq.training.checkpoint import save_weights
+from seq2seq.training.checkpoint import BEST_WEIGHTS as BEST
+from seq2seq.training.checkpoint import read_metrics, save_weights
 
 pytestmark = pytest.mark.integration
 
@@ -123,6 +124,60 @@ def test_resumed_training_equals_uninterrupted(
     for key in ("step", "epoch", "batch_in_epoch"):
         assert got_state["progress"][key] == want_state["progress"][key]
     assert got_state["schedule"] == want_state["schedule"]
+    # The validation made at the first stop leaves no trace: the best model and the
+    # validation records are those of the uninterrupted run.
+    want_best, got_best = load_file(straight / BEST), load_file(stopped / BEST)
+    assert all(torch.equal(got_best[name], want_best[name]) for name in want_best)
+    assert got_state["progress"]["best_step"] == want_state["progress"]["best_step"]
+    assert validations(stopped) == validations(straight)
+
+
+def validations(model_dir: Path) -> list[tuple[int, float]]:
+    return [(r["step"], r["loss"]) for r in read_metrics(model_dir) if r["kind"] == "valid"]
+
+
+def test_resume_after_a_crash_drops_metrics_past_the_checkpoint(
+    tmp_path: Path, toy_config: MakeConfig
+) -> None:
+    # kill -9 after step 6's checkpoint leaves records of steps the resumed run trains again.
+    model_dir = tmp_path / "model"
+    train(resume_config(toy_config, 6, 3), model_dir)
+    with open(model_dir / "metrics.jsonl", "a", encoding="utf-8") as metrics:
+        metrics.write('{"kind": "train", "step": 7, "loss": 1.0}\n{"kind": "tra')
+    train(resume_config(toy_config, 9, 3), model_dir, resume=True)
+    steps = [(r["kind"], r["step"]) for r in read_metrics(model_dir)]
+    assert len(steps) == len(set(steps))
+    assert ("valid", 9) in steps and ("valid", 6) in steps
+
+
+def test_a_run_that_died_before_its_first_checkpoint_can_start_again(
+    tmp_path: Path, toy_config: MakeConfig
+) -> None:
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "config.yaml").write_text("left by a run killed at start-up\n")
+    (model_dir / "metrics.jsonl").write_text('{"kind": "train", "step": 5, "loss": 9.0}\n')
+    train(toy_config(train={"max_steps": 4, "valid_every": 4}), model_dir)
+    assert [r["step"] for r in read_metrics(model_dir)][-1] == 4
+    assert all(r.get("loss") != 9.0 for r in read_metrics(model_dir))
+
+
+def test_resume_refuses_changed_model_or_data_settings(
+    tmp_path: Path, toy_config: MakeConfig
+) -> None:
+    model_dir = tmp_path / "model"
+    train(resume_config(toy_config, 4, 4), model_dir)
+    stored = config_to_dict(load_config(model_dir / "config.yaml"))
+    for override, key in [
+        ("data.tokenizer.kind=char", "data.tokenizer.kind: 'word' -> 'char'"),
+        ("model.decoder.hidden_size=32", "model.decoder.hidden_size: 16 -> 32"),
+    ]:
+        config = load_config(model_dir / "config.yaml", ["train.max_steps=8", override])
+        with pytest.raises(ModelDirError, match=re.escape(key)):
+            train(config, model_dir, resume=True)
+    assert config_to_dict(load_config(model_dir / "config.yaml")) == stored
+    config = load_config(model_dir / "config.yaml", ["train.max_steps=8", "train.lr=0.005"])
+    assert train(config, model_dir, resume=True).steps == 8  # train settings may change
 
 
 # --- signals ---------------------------------------------------------------------------------

@@ -35,6 +35,8 @@ LAST_WEIGHTS = "last.safetensors"
 TRAINING_STATE = "training_state.pt"
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
+# The best weights a validation at a stop replaced; a resume puts them back (see trainer.py).
+BEST_BEFORE_STOP = "best_before_stop.safetensors"
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -124,6 +126,29 @@ def append_metrics(model_dir: Path, record: dict[str, Any]) -> None:
         handle.write(json.dumps(record) + "\n")
 
 
+def rewind_metrics(model_dir: Path, step: int) -> None:
+    """Drops the records a run resumed at ``step`` will write again: those after ``step``
+    (logged after the last checkpoint, before a crash or ``kill -9``), the validation made at
+    the stop (``at_stop``; the resumed run validates where an uninterrupted one would) and a
+    half-written last line. Rewritten atomically; nothing to do without a metrics file."""
+    path = model_dir / METRICS_FILE
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_bytes().decode("utf-8", errors="replace").splitlines(keepends=True):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if not line.endswith("\n") or not isinstance(record, dict):
+            continue
+        if record.get("at_stop") or not isinstance(record.get("step"), int):
+            continue
+        if record["step"] <= step:
+            kept.append(line)
+    atomic_write(path, lambda tmp: tmp.write_text("".join(kept), encoding="utf-8"))
+
+
 def read_metrics(model_dir: Path) -> list[dict[str, Any]]:
     """The records :func:`append_metrics` wrote, oldest first (``kind`` is train or valid).
 
@@ -141,13 +166,23 @@ def read_metrics(model_dir: Path) -> list[dict[str, Any]]:
         raise ModelDirError(
             f"{path}: missing; is {model_dir} a directory written by `seq2seq train`?"
         )
-    lines = path.read_text(encoding="utf-8").split("\n")
+    lines = [_utf8(path, n, raw) for n, raw in enumerate(path.read_bytes().split(b"\n"), 1)]
     unfinished = lines.pop()  # "" when the file ends with a newline
     records = [_metrics_record(path, n, line) for n, line in enumerate(lines, 1) if line.strip()]
     if unfinished.strip():
         with contextlib.suppress(ModelDirError):  # being written right now
             records.append(_metrics_record(path, len(lines) + 1, unfinished))
     return records
+
+
+def _utf8(path: Path, line_no: int, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ModelDirError(
+            f"{path}:{line_no}: not valid UTF-8; metrics.jsonl holds JSON text, so the file "
+            "is damaged"
+        ) from None
 
 
 def _metrics_record(path: Path, line_no: int, line: str) -> dict[str, Any]:

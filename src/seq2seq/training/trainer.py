@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from seq2seq._version import __version__
-from seq2seq.config import Config, save_config
+from seq2seq.config import Config, config_to_dict, load_config, save_config
 from seq2seq.data.batching import Batch, BucketBatchSampler, collate
 from seq2seq.data.pipeline import Example, TextCodec, TrainingData, load_training_data
 from seq2seq.decoding.translator import Translator
@@ -83,6 +83,8 @@ def train(
     """
     model_dir = Path(model_dir)
     _check_model_dir(model_dir, resume)
+    if resume:
+        _check_same_model_and_data(model_dir, config)
     require_tensorboard(config.log)
     tcfg = config.train
     if tcfg.threads:
@@ -104,6 +106,9 @@ def train(
     optimizer = build_optimizer(model, tcfg)
     schedule = build_schedule(optimizer, tcfg)
     progress = _restore(model_dir, model, optimizer, schedule) if resume else Progress()
+    if resume:
+        _restore_best(model_dir)
+        ckpt.rewind_metrics(model_dir, progress.step)
     save_config(config, model_dir / ckpt.CONFIG_FILE)
     (model_dir / "VERSION").write_text(__version__ + "\n", encoding="utf-8")
     logger.info("model: %s parameters", f"{sum(p.numel() for p in model.parameters()):,}")
@@ -272,6 +277,8 @@ class _Loop:
         self.model.train()
         self.last_validation, self.validated_at = scores, self.progress.step
         record = {"kind": "valid", "step": self.progress.step, **scores}
+        if not regular:
+            record["at_stop"] = True  # rewind_metrics drops it if the run is resumed
         ckpt.append_metrics(self.model_dir, record)
         if self.tensorboard is not None:
             self.tensorboard.validation(record, self.model)
@@ -288,9 +295,13 @@ class _Loop:
             p.bad_validations = 0 if improved else p.bad_validations + 1
             self.schedule.on_validation(improved)
         if p.best_score is None or score > p.best_score:
+            best = self.model_dir / ckpt.BEST_WEIGHTS
+            if not regular and best.is_file():  # put back on resume (_restore_best)
+                best.replace(self.model_dir / ckpt.BEST_BEFORE_STOP)
             p.best_score, p.best_step = score, p.step
-            ckpt.save_weights(self.model, self.model_dir / ckpt.BEST_WEIGHTS)
-        self._save_last()
+            ckpt.save_weights(self.model, best)
+        if regular:  # at a stop, _finish saved the state before this validation
+            self._save_last()
 
     def _save_last(self) -> None:
         ckpt.save_weights(self.model, self.model_dir / ckpt.LAST_WEIGHTS)
@@ -304,10 +315,13 @@ class _Loop:
         ckpt.save_training_state(state, self.model_dir / ckpt.TRAINING_STATE)
 
     def _finish(self, stop_reason: str) -> None:
-        """Saves a resumable checkpoint, validating first if the last step was not validated.
+        """Saves a resumable checkpoint, then validates if the last step was not validated.
 
-        The resumable state is saved *before* that extra validation touches patience, so a
-        resumed run continues exactly like an uninterrupted one.
+        The resumable state is saved *before* that extra validation and is not saved again
+        after it, so its scores touch neither patience nor the best score a resumed run
+        starts from. The stop's own best weights (if it was the best) are kept for the user
+        until a resume puts the previous best back (``_restore_best``), and its metrics
+        record is dropped then: a resumed run continues exactly like an uninterrupted one.
         """
         logger.info("stopping after step %d: %s", self.progress.step, stop_reason)
         self._save_last()
@@ -369,6 +383,50 @@ def _oriented(scores: dict[str, float], metric: str) -> float:
     return -scores["loss"] if metric == "loss" else scores[metric]
 
 
+def _check_same_model_and_data(model_dir: Path, config: Config) -> None:
+    """Raises ModelDirError when a resume changes a ``model`` or ``data`` setting.
+
+    The checkpoint's weights fit the stored architecture and its vocabularies were built from
+    the stored data: a resume under another tokenizer or corpus trains on ``<unk>`` and
+    leaves a ``config.yaml`` that no longer describes the model. ``train``, ``search`` and
+    ``log`` settings (budgets, learning rate, decoding) may change.
+    """
+    stored = config_to_dict(load_config(model_dir / ckpt.CONFIG_FILE))
+    new = config_to_dict(config)
+    changed = [
+        f"{key}: {old!r} -> {value!r}"
+        for section in ("model", "data")
+        for key, old, value in _differences(stored[section], new[section], section)
+    ]
+    if changed:
+        raise ModelDirError(
+            f"{model_dir}: a resume keeps the model and data settings it was trained with; "
+            f"changed: {'; '.join(changed)} (train a new model to change them)"
+        )
+
+
+def _differences(old: Any, new: Any, key: str) -> Iterator[tuple[str, Any, Any]]:
+    """``(dotted key, old, new)`` for every leaf where two config mappings differ."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for name in sorted(set(old) | set(new)):
+            yield from _differences(old.get(name), new.get(name), f"{key}.{name}")
+    elif old != new:
+        yield key, old, new
+
+
+# What makes a directory hold a model: weights or a resumable state. A config.yaml alone is
+# what a run leaves when it fails (or is killed) before its first checkpoint.
+_MODEL_FILES = (ckpt.BEST_WEIGHTS, ckpt.LAST_WEIGHTS, ckpt.TRAINING_STATE)
+
+
+def _restore_best(model_dir: Path) -> None:
+    """Puts back the best weights a validation at the last stop replaced: an uninterrupted
+    run never validated there, so its best model does not include that step."""
+    before_stop = model_dir / ckpt.BEST_BEFORE_STOP
+    if before_stop.is_file():
+        before_stop.replace(model_dir / ckpt.BEST_WEIGHTS)
+
+
 def _check_model_dir(model_dir: Path, resume: bool) -> None:
     if resume:
         if not (model_dir / ckpt.TRAINING_STATE).is_file():
@@ -376,11 +434,13 @@ def _check_model_dir(model_dir: Path, resume: bool) -> None:
                 f"{model_dir}: nothing to resume ({ckpt.TRAINING_STATE} missing); "
                 "train without --resume first"
             )
-    elif (model_dir / ckpt.CONFIG_FILE).exists():
+    elif any((model_dir / name).exists() for name in _MODEL_FILES):
         raise ModelDirError(
             f"{model_dir}: already holds a model; use --resume to continue it or choose a new "
             "output directory"
         )
+    else:  # at most a run that died before its first checkpoint: start afresh
+        (model_dir / ckpt.METRICS_FILE).unlink(missing_ok=True)
 
 
 def _restore(
