@@ -17,7 +17,7 @@ import torch
 from seq2seq._version import __version__
 from seq2seq.config import save_config
 from seq2seq.errors import InputError, ModelDirError
-from seq2seq.model_dir import check_same_vocabulary, load_model_dir
+from seq2seq.model_dir import check_new_model_dir, check_same_vocabulary, load_model_dir
 from seq2seq.training import checkpoint as ckpt
 
 SOURCES_FILE = "averaged_from.json"
@@ -44,11 +44,7 @@ def average_checkpoints(sources: Sequence[str | Path], out_dir: str | Path) -> P
     if len(sources) < 2:
         raise InputError(f"average needs at least two checkpoints, got {len(sources)}")
     out_dir = Path(out_dir)
-    existing = next(p for p in (out_dir, *out_dir.parents) if p.exists())  # "/" always does
-    if not existing.is_dir():
-        raise ModelDirError(
-            f"{out_dir}: {existing} is a file, not a directory; choose a new output directory"
-        )
+    check_new_model_dir(out_dir)
     if (out_dir / ckpt.CONFIG_FILE).exists():
         raise ModelDirError(f"{out_dir}: already holds a model; choose a new output directory")
     located = [_locate(Path(source)) for source in sources]

@@ -241,6 +241,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 def _run_train(args: argparse.Namespace) -> int:
     from seq2seq.config import load_config
     from seq2seq.configs import resolve_config
+    from seq2seq.model_dir import check_new_model_dir
     from seq2seq.training.checkpoint import CONFIG_FILE
     from seq2seq.training.trainer import train
 
@@ -251,6 +252,8 @@ def _run_train(args: argparse.Namespace) -> int:
         raise InputError(
             "train: give the model directory with -o MODEL_DIR (or --resume MODEL_DIR)"
         )
+    if not args.resume:
+        check_new_model_dir(model_dir)
     if len(config_items) > 1:
         raise InputError(f"train: expected one config, got {', '.join(config_items)}")
     if args.resume and not config_items:

@@ -276,7 +276,9 @@ def _copy_coverage_problems(cfg: ModelConfig) -> list[str]:
 
 
 class TrainConfig(_Section):
-    seed: int = 1234
+    # 32 bits, not SearchConfig's 64: besides torch.manual_seed (any uint64), the seed reaches
+    # sentencepiece's set_random_generator_seed, which rejects anything above 2**32 - 1.
+    seed: int = Field(1234, ge=0, le=2**32 - 1, description="weights, batching, tokenizer seed")
     optimizer: Literal["adam", "adamw", "rmsprop", "sgd"] = "adam"
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)

@@ -17,6 +17,7 @@ from seq2seq.configs import resolve_config
 from seq2seq.data.pipeline import read_split, split_paths
 from seq2seq.decoding.translator import Translator
 from seq2seq.evaluation import translate_and_score
+from seq2seq.model_dir import check_new_model_dir
 from seq2seq.training.trainer import train
 
 SAMPLES = 5
@@ -24,8 +25,9 @@ SAMPLES = 5
 
 def run_demo(config_name: str, minutes: float, out_dir: Path | None, out: TextIO) -> Path:
     """Trains for ``minutes``, prints sample translations and test scores; returns the model dir."""
-    config = load_config(resolve_config(config_name), [f"train.max_minutes={minutes}"])
     out_dir = out_dir or Path("runs") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
+    check_new_model_dir(out_dir)
+    config = load_config(resolve_config(config_name), [f"train.max_minutes={minutes}"])
     corpus = config.data.corpus or "the configured corpus"
     out.write(f"Training {config_name} on {corpus} for {minutes:g} minutes into {out_dir}\n")
     out.flush()

@@ -55,7 +55,7 @@ from seq2seq.data.corpus import Pair
 from seq2seq.data.pipeline import Example, TextCodec, within_length_limits
 from seq2seq.decoding.translator import Translator
 from seq2seq.errors import DataError, InputError, ModelDirError
-from seq2seq.model_dir import load_model_dir
+from seq2seq.model_dir import check_new_model_dir, load_model_dir
 from seq2seq.models import Seq2Seq as Seq2SeqModule
 from seq2seq.models import build_model
 from seq2seq.summary import summary_text
@@ -175,6 +175,7 @@ class Seq2Seq:
             ModelDirError: ``model_dir`` already holds a model.
         """
         model_dir = Path(model_dir)
+        check_new_model_dir(model_dir)
         if (model_dir / ckpt.CONFIG_FILE).exists():
             raise ModelDirError(f"{model_dir}: already holds a model; choose a new directory")
         model_dir.mkdir(parents=True, exist_ok=True)
@@ -219,12 +220,20 @@ def fit(
 
     Returns:
         The per-epoch metrics (:class:`History`).
+
+    Raises:
+        InputError: ``epochs`` or ``batch_size`` is not a whole number >= 1, or a metric is
+            unknown (all checked before any file is written).
+        ModelDirError: ``model_dir`` is a file, lies under one, or already holds a model.
     """
+    _check_count("epochs", epochs)
+    _check_count("batch_size", batch_size)
     wanted = _check_metrics(metrics)
     train_list = _as_pairs("train_pairs", train_pairs)
     valid_list = _as_pairs("valid_pairs", valid_pairs)
     workspace = None if model_dir else tempfile.TemporaryDirectory(prefix="seq2seq-")
     run_dir = Path(model_dir or workspace.name)  # type: ignore[union-attr]
+    check_new_model_dir(run_dir)
     if (run_dir / ckpt.CONFIG_FILE).exists():
         raise ModelDirError(f"{run_dir}: already holds a model; choose a new model_dir")
     steps = _steps_per_epoch(model.codec, train_list, model.config.data, batch_size)
@@ -278,6 +287,17 @@ def evaluate(
     scores = validate(model.module, model.codec, config, examples, pair_list)
     model.module.eval()
     return {"loss": scores["loss"], **{m: scores[METRICS[m]] for m in wanted}}
+
+
+def _check_count(name: str, value: object) -> None:
+    """Raises unless ``value`` is a whole number >= 1.
+
+    Checked up front: past this point ``batch_size`` divides the epoch into steps (0 would be a
+    ``ZeroDivisionError``, ``None`` a ``TypeError``) and both end up in ``config.train`` under
+    names a Keras user never wrote.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"{name}: got {value!r}; expected a whole number >= 1")
 
 
 def _check_metrics(metrics: Sequence[str]) -> list[str]:

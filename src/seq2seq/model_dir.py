@@ -39,6 +39,24 @@ def load_model_dir(
     return config, model.eval(), codec
 
 
+def check_new_model_dir(path: str | Path) -> None:
+    """Raises unless ``path`` can become a directory: it, or its nearest existing parent, is one.
+
+    Called by ``train -o``, ``demo -o``, ``average -o`` and the Keras-style ``fit(model_dir=...)``
+    before any work, so that a typo naming a file costs no training time and ends in one line
+    rather than the ``FileExistsError``/``NotADirectoryError`` of a late ``mkdir``.
+
+    Raises:
+        ModelDirError: Naming ``path`` and the file in the way.
+    """
+    path = Path(path)
+    existing = next(p for p in (path, *path.parents) if p.exists())  # "/" or "." always does
+    if not existing.is_dir():
+        raise ModelDirError(
+            f"{path}: {existing} is a file, not a directory; choose a new output directory"
+        )
+
+
 VOCAB_FILES = ("src.vocab", "tgt.vocab")
 
 

@@ -53,7 +53,8 @@ def load_runs(model_dirs: Sequence[str | Path]) -> dict[str, list[dict[str, Any]
     Two runs with the same directory name (``a/run``, ``b/run``) are labelled by their paths.
 
     Raises:
-        ModelDirError: A directory or its ``metrics.jsonl`` is missing or holds no records.
+        ModelDirError: A directory or its ``metrics.jsonl`` is missing, holds no records, or
+            has a line that is not a metrics record or not UTF-8 (named as ``path:line``).
     """
     paths = [Path(d) for d in model_dirs]
     names = [p.name or str(p) for p in paths]

@@ -188,3 +188,34 @@ def test_unknown_metric_lists_the_allowed_ones() -> None:
 def test_predict_wants_a_list() -> None:
     with pytest.raises(InputError, match=r"wrap one sentence: \[text\]"):
         new_model().predict("1 2 3")
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [("batch_size", 0), ("batch_size", None), ("batch_size", 2.5), ("epochs", 0), ("epochs", -1)],
+)
+def test_bad_counts_name_the_argument_and_write_nothing(
+    tmp_path: Path, argument: str, value: Any
+) -> None:
+    run_dir = tmp_path / "run"
+    with pytest.raises(InputError) as err:
+        seq2seq.fit(
+            new_model(), TRAIN, VALID, verbose=False, model_dir=run_dir, **{argument: value}
+        )
+    assert str(err.value) == f"{argument}: got {value!r}; expected a whole number >= 1"
+    assert not run_dir.exists()
+
+
+@pytest.mark.parametrize("under", ["", "sub"], ids=["file", "under-a-file"])
+def test_fit_and_save_into_a_file_name_the_file(tmp_path: Path, under: str) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("not a directory\n", encoding="utf-8")
+    target = afile / under if under else afile
+    model = new_model()
+    message = f"{target}: {afile} is a file, not a directory; choose a new output directory"
+    with pytest.raises(ModelDirError) as err:
+        seq2seq.fit(model, TRAIN, VALID, verbose=False, model_dir=target)
+    assert str(err.value) == message
+    with pytest.raises(ModelDirError) as err:
+        model.save(target)
+    assert str(err.value) == message

@@ -147,3 +147,13 @@ def test_load_runs_errors(tmp_path: Path) -> None:
     (tmp_path / "empty" / "metrics.jsonl").write_text("", encoding="utf-8")
     with pytest.raises(ModelDirError, match="no records yet"):
         load_runs([tmp_path / "empty"])
+
+
+def test_load_runs_names_the_line_that_is_not_utf8(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    good = json.dumps(records()[0]).encode()
+    (run / "metrics.jsonl").write_bytes(good + b"\n" + good + b"\n\xff\xfe\n")
+    with pytest.raises(ModelDirError) as err:
+        load_runs([run])
+    assert str(err.value).startswith(f"{run / 'metrics.jsonl'}:3: not valid UTF-8")
