@@ -248,6 +248,11 @@ def _run_train(args: argparse.Namespace) -> int:
     config_items = [i for i in args.items if "=" not in i]
     overrides = [i for i in args.items if "=" in i]
     model_dir = Path(args.resume) if isinstance(args.resume, str) else args.output
+    if isinstance(args.resume, str) and args.output and args.output != model_dir:
+        raise InputError(
+            f"train: --resume {args.resume} continues in that directory; -o {args.output} "
+            "names another (give one of them)"
+        )
     if model_dir is None:
         raise InputError(
             "train: give the model directory with -o MODEL_DIR (or --resume MODEL_DIR)"

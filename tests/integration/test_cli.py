@@ -162,6 +162,12 @@ def test_train_resume_of_an_empty_dir(capsys: pytest.CaptureFixture[str], tmp_pa
         capsys, ["train", "toy/reverse-lstm", "--resume", str(tmp_path)], "nothing to resume"
     )
     assert list(tmp_path.iterdir()) == []
+    other = tmp_path / "other"
+    assert_user_error(
+        capsys,
+        ["train", "--resume", str(tmp_path), "-o", str(other)],
+        f"--resume {tmp_path} continues in that directory; -o {other} names another",
+    )
 
 
 # --- translate -------------------------------------------------------------------------------

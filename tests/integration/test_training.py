@@ -162,6 +162,26 @@ def test_a_run_that_died_before_its_first_checkpoint_can_start_again(
     assert all(r.get("loss") != 9.0 for r in read_metrics(model_dir))
 
 
+class _RunsCode:
+    """Unpickling this would run a shell command; a checkpoint must never be able to."""
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (os.system, ("touch ran-code",))
+
+
+def test_a_training_state_that_would_run_code_is_refused_without_advice_to_allow_it(
+    tmp_path: Path, toy_config: MakeConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    model_dir = tmp_path / "model"
+    train(resume_config(toy_config, 2, 2), model_dir)
+    torch.save({"progress": _RunsCode()}, model_dir / "training_state.pt")
+    with pytest.raises(ModelDirError, match="refused: it holds objects other than") as info:
+        train(resume_config(toy_config, 4, 2), model_dir, resume=True)
+    assert "weights_only" not in str(info.value)
+    assert not (tmp_path / "ran-code").exists()
+
+
 def test_resume_refuses_changed_model_or_data_settings(
     tmp_path: Path, toy_config: MakeConfig
 ) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pickle
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -116,6 +117,11 @@ def load_training_state(path: Path) -> dict[str, Any]:
         raise ModelDirError(f"{path}: missing; --resume needs a directory written by `train`")
     try:
         return torch.load(path, weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError:  # torch's text would advise weights_only=False: never
+        raise ModelDirError(
+            f"{path}: refused: it holds objects other than tensors and plain data, so it was "
+            "not written by `seq2seq train` (loading never runs code from a checkpoint)"
+        ) from None
     except Exception as err:  # torch raises many types for a damaged pickle
         raise ModelDirError(f"{path}: corrupt training state ({_first_line(err)})") from None
 
