@@ -54,6 +54,9 @@ class Progress:
     best_step: int = 0
     patience_best: float | None = None  # best among regular validations (drives patience)
     bad_validations: int = 0
+    # The steps since the last train log, so the first log after a resume averages the same
+    # steps as an uninterrupted run's.
+    window: TokenStats = field(default_factory=TokenStats)
 
 
 @dataclass
@@ -152,7 +155,7 @@ class _Loop:
     def run(self) -> TrainResult:
         start = time.monotonic()
         stop_reason = self._budget_reason(start)
-        window, window_start, window_tokens = TokenStats(), time.monotonic(), 0
+        window_start, window_tokens = time.monotonic(), 0  # throughput of this process
         bar = tqdm(
             total=self.cfg.max_steps,
             initial=self.progress.step,
@@ -165,13 +168,14 @@ class _Loop:
             while stop_reason is None:
                 for batch in self._epoch_batches():
                     stats = self._train_step(batch)
-                    window.add(stats)
+                    self.progress.window.add(stats)
                     window_tokens += batch.num_src_tokens + batch.num_tgt_tokens
                     bar.update(1)
                     if self.progress.step % self.cfg.log_every == 0:
                         rate = window_tokens / max(time.monotonic() - window_start, 1e-9)
-                        self._log_train(window, rate, start, bar)
-                        window, window_start, window_tokens = TokenStats(), time.monotonic(), 0
+                        self._log_train(self.progress.window, rate, start, bar)
+                        self.progress.window = TokenStats()
+                        window_start, window_tokens = time.monotonic(), 0
                     if self.progress.step % self.cfg.valid_every == 0:
                         self._validate_and_save(regular=True)
                     stop_reason = self._stop_reason(start, signalled)
@@ -454,7 +458,9 @@ def _restore(
         torch.set_rng_state(state["torch_rng"])
         if state.get("cuda_rng") and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
-        progress = Progress(**state["progress"])
+        fields = dict(state["progress"])
+        window = TokenStats(**fields.pop("window", {}))  # absent from older checkpoints
+        progress = Progress(**fields, window=window)
     except (KeyError, TypeError, ValueError) as err:
         raise ModelDirError(f"{model_dir / ckpt.TRAINING_STATE}: incompatible ({err})") from None
     logger.info(
