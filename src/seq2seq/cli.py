@@ -195,6 +195,11 @@ def _run_data_prepare(args: argparse.Namespace) -> int:
             return 1
         print("identical to the shipped corpus")
         return 0
+    if args.output is not None:  # shipped and toy corpora live in the package or the cache
+        raise InputError(
+            f"-o applies to {', '.join(PREPARERS)} and --from-sword, not {args.name}; without "
+            "-o this command prints where its files are"
+        )
     for split, path in corpus_files(args.name).items():
         print(f"{split}: {path}")
     return 0

@@ -104,8 +104,11 @@ def test_data_prepare_generates_the_toy_splits(
         assert tgt.split() == src.split()[::-1]
 
 
-def test_data_prepare_unknown_corpus(capsys: pytest.CaptureFixture[str]) -> None:
+def test_data_prepare_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert_user_error(capsys, ["data", "prepare", "toy-nope"], "toy-nope", "toy-reverse")
+    assert_user_error(  # a shipped corpus is not written anywhere: -o would be ignored
+        capsys, ["data", "prepare", "toy-reverse", "-o", "elsewhere"], "not toy-reverse"
+    )
 
 
 # --- train -----------------------------------------------------------------------------------
