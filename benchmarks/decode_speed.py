@@ -183,15 +183,14 @@ def time_subject(
 
 def peer_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Each peer, model and beam (1 and 4 only) through run_peer.py, or why it could not run."""
+    selected = {system: PEER_SYSTEMS[system] for system in args.peer_systems}
     missing = common.peers_missing()
     if missing:  # one row per peer says so
         beam = min(args.beams)
         return [{"system": name, "model": "all", "shape": None, "beam": beam, "error": missing}
-                for name in PEER_SYSTEMS.values()]  # fmt: skip
+                for name in selected.values()]  # fmt: skip
     rows = []
-    for system, name in PEER_SYSTEMS.items():
-        if system not in args.peer_systems:
-            continue
+    for system, name in selected.items():
         for model in ("transformer", "lstm"):
             shape = common.peer_model_label(system, model)
             if shape not in args.models:
@@ -300,14 +299,11 @@ def parse_args() -> argparse.Namespace:
     args.beams = sorted({int(b) for b in args.beams.split(",") if b.strip()})
     try:
         args.models = common.parse_models(args.models)
+        args.peer_systems = common.parse_choices(
+            args.peer_systems, list(PEER_SYSTEMS), "--peer-systems"
+        )
     except ValueError as err:
         parser.error(str(err))
-    args.peer_systems = [p.strip() for p in args.peer_systems.split(",") if p.strip()]
-    unknown = sorted(set(args.peer_systems) - set(PEER_SYSTEMS))
-    if unknown:
-        parser.error(
-            f"--peer-systems: unknown {', '.join(unknown)}; allowed: {', '.join(PEER_SYSTEMS)}"
-        )
     if args.force_len < 1 or args.n < 1 or args.batch < 1 or min(args.beams) < 1:
         parser.error("--force-len, --n, --batch and every beam must be at least 1")
     args.peers = not (args.no_peers or args.natural or args.device == "cuda")

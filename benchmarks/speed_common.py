@@ -97,14 +97,23 @@ def parse_models(text: str) -> list[str]:
     Raises:
         ValueError: Naming the unknown labels and the valid ones.
     """
-    models = [m.strip() for m in text.split(",") if m.strip()]
-    unknown = sorted(set(models) - set(MODEL_DESCRIPTIONS))
-    if unknown or not models:
+    return parse_choices(text, MODEL_DESCRIPTIONS, "--models")
+
+
+def parse_choices(text: str, allowed: Sequence[str], option: str) -> list[str]:
+    """A comma list given to ``option`` as a list, each item one of ``allowed``.
+
+    Raises:
+        ValueError: Naming the unknown items (or an empty list) and the allowed ones.
+    """
+    chosen = [item.strip() for item in text.split(",") if item.strip()]
+    unknown = sorted(set(chosen) - set(allowed))
+    if unknown or not chosen:
         raise ValueError(
-            f"--models {text!r}: unknown {', '.join(unknown) or '(empty)'}; "
-            f"choose from {', '.join(MODEL_DESCRIPTIONS)}"
+            f"{option} {text!r}: unknown {', '.join(unknown) or '(empty)'}; "
+            f"choose from {', '.join(allowed)}"
         )
-    return models
+    return chosen
 
 
 def peer_lstm_shape(system: str) -> str:
