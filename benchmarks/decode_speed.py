@@ -57,6 +57,7 @@ PEER_SYSTEMS = {
 PEER_BEAMS = (1, 4)  # what run_peer.py decode-speed accepts
 NO_CACHE = ", no cache"  # suffix of the label of a Transformer decoding without its cache
 INT8 = ", int8"  # suffix of the label of a model decoding with int8 linear layers
+BF16 = ", bf16"  # suffix of the label of a model decoding with bf16 linear layers
 
 
 class ForcedLength(nn.Module):
@@ -106,10 +107,11 @@ class Subject:
 
 
 def random_subjects(
-    models: list[str], codec: TextCodec, device: torch.device, seed: int, int8: bool
+    models: list[str], codec: TextCodec, device: torch.device, seed: int, precisions: list[str]
 ) -> list[Subject]:
     """Randomly initialised models of our shapes; the Transformer twice (cache, no cache);
-    with ``int8`` each model once more with int8 linear layers."""
+    each model once more per entry of ``precisions`` (``int8``, ``bf16``: linear layers in
+    that precision)."""
     vocab = codec.tgt_vocab
     subjects = []
     for name in models:
@@ -119,8 +121,9 @@ def random_subjects(
         subjects.append(Subject(name, name, model.to(device).eval(), config.search))
         if name == "transformer":
             subjects.append(Subject(name + NO_CACHE, name, model, config.search, False))
-        if int8:
-            subjects.append(Subject(name + INT8, name, model, config.search, precision="int8"))
+        for precision in precisions:
+            label = name + (INT8 if precision == "int8" else BF16)
+            subjects.append(Subject(label, name, model, config.search, precision=precision))
     return subjects
 
 
@@ -277,6 +280,7 @@ def parse_args() -> argparse.Namespace:
         "--workers", type=int, default=1, help="ours: batches at once, single-threaded each"
     )
     parser.add_argument("--int8", action="store_true", help="also time ours with int8 layers")
+    parser.add_argument("--bf16", action="store_true", help="also time ours with bf16 layers")
     parser.add_argument("--force-len", type=int, default=25, help="output tokens per sentence")
     parser.add_argument("--natural", action="store_true", help="let EOS happen (no peers)")
     parser.add_argument("--model-dir", type=Path, help="time this trained model instead")
@@ -323,7 +327,8 @@ def main() -> None:
             raise SystemExit(f"--model-dir: {err}") from None
     else:
         codec = common.load_codec()
-        subjects = random_subjects(args.models, codec, device, args.seed, args.int8)
+        precisions = [name for name in ("int8", "bf16") if getattr(args, name)]
+        subjects = random_subjects(args.models, codec, device, args.seed, precisions)
     sources = [p.src for p in read_pairs(corpus_files("bible-en-es")["test"])[: args.n]]
     rows = []
     for beam in args.beams:

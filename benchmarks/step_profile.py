@@ -19,6 +19,7 @@ thread (the per-worker view of ``decode_speed.py --workers 2``).
 
     .venv/bin/python benchmarks/step_profile.py --model transformer --beam 1
     .venv/bin/python benchmarks/step_profile.py --model lstm-if --beam 4 --precision int8
+    .venv/bin/python benchmarks/step_profile.py --model transformer --precision bf16
 """
 
 from __future__ import annotations
@@ -96,7 +97,9 @@ def profile(args: argparse.Namespace) -> tuple[OperatorTimer, float, int]:
     codec = common.load_codec()
     subject = next(
         s
-        for s in random_subjects([args.model], codec, torch.device("cpu"), args.seed, int8=True)
+        for s in random_subjects(
+            [args.model], codec, torch.device("cpu"), args.seed, ["int8", "bf16"]
+        )
         if s.precision == args.precision and s.cached
     )
     timer = OperatorTimer()
@@ -145,7 +148,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=list(common.MODEL_DESCRIPTIONS), default="transformer")
     parser.add_argument("--beam", type=int, default=1)
-    parser.add_argument("--precision", choices=("fp32", "int8"), default="fp32")
+    parser.add_argument("--precision", choices=("fp32", "int8", "bf16"), default="fp32")
     parser.add_argument("--n", type=int, default=320, help="first n test sentences")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--force-len", type=int, default=25)

@@ -312,7 +312,7 @@ def _add_search_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--precision",
         choices=("fp32", "bf16", "int8", "auto"),
-        help="bf16 autocast, or int8 linear layers (CPU)",
+        help="bf16 linear layers (CPU; autocast on GPU), or int8 linear layers (CPU)",
     )
     p.add_argument(
         "--sample", action="store_const", const=True, help="draw --nbest samples instead of beam"

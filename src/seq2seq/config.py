@@ -340,7 +340,9 @@ class SearchConfig(_Section):
         1, ge=0, le=64, description="CPU: batches decoded at once, single-threaded each (0 = cores)"
     )
     precision: SearchPrecision = Field(
-        "fp32", description="bf16 autocast; int8: int8 linear layers (CPU); auto: bf16 where fast"
+        "fp32",
+        description="bf16: bf16 linear layers (CPU; autocast on GPU); int8: int8 linear layers "
+        "(CPU); auto: bf16 where fast",
     )
     sample: bool = Field(False, description="draw n_best samples instead of beam search")
     temperature: float = Field(1.0, ge=0, description="sampling: <1 sharper, >1 flatter, 0 greedy")

@@ -1,5 +1,5 @@
-"""fp32 CPU decoding through matrix products whose weights are prepared once (the default
-CPU search path).
+"""CPU decoding through matrix products whose weights are prepared once: the default fp32
+path, and bf16 weights on CPUs with bf16 instructions.
 
 A search step's matrix products are small: ``[rows, d] x [d, d']`` with ``rows`` the batch
 (times the beam). ``F.linear`` (MKL) copies the weight into its own blocked layout on every
@@ -15,6 +15,13 @@ docs/benchmarks.md). Outputs equal ``F.linear``'s up to float rounding (~1e-6).
 :class:`PackedLinear` wrappers around the *same* parameters. A wrapper prepares its weight
 again whenever the parameter changed (its in-place version counter or storage moved), so a
 model still being trained is decoded with its current weights; training itself is untouched.
+
+``packed_copy(model, torch.bfloat16)`` prepares every linear layer's weight in bf16 for oneDNN
+instead (``search.precision: bf16`` on a CPU with AVX-512-BF16 or AMX). Only the matrix
+products change precision: each layer casts its input ``[rows, in]`` to bf16 and returns fp32
+with the bias added in fp32, so attention, norms, softmax and the search's scores stay fp32.
+That is faster than autocast, which would convert every weight again at every call, and halves
+the bytes of weight a step streams; measured in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -31,14 +38,18 @@ PACKED_FOR_ROWS = 32  # oneDNN's row-count hint for the packed layout (batch 32,
 ONEDNN_FROM = 1 << 19
 
 
-def packing_available() -> bool:
-    """Whether this torch has oneDNN and its packed-linear operators (private API, checked)."""
+def packing_available(dtype: torch.dtype = torch.float32) -> bool:
+    """Whether this torch has oneDNN and its packed-linear operators (private API, checked),
+    and for bf16 whether oneDNN has bf16 kernels for this CPU."""
     ops = torch.ops.mkldnn
-    return (
+    available = (
         torch.backends.mkldnn.is_available()
         and hasattr(ops, "_reorder_linear_weight")
         and hasattr(ops, "_linear_pointwise")
     )
+    if dtype == torch.bfloat16:
+        return available and bool(getattr(ops, "_is_mkldnn_bf16_supported", lambda: False)())
+    return available
 
 
 class PackedLinear(nn.Module):
@@ -47,12 +58,17 @@ class PackedLinear(nn.Module):
 
     Args:
         linear: The layer whose parameters (shared, not copied) this computes with.
+        dtype: ``torch.float32``, or ``torch.bfloat16`` for a bf16 copy of the weight (always
+            oneDNN; input cast to bf16, output fp32).
     """
 
-    def __init__(self, linear: nn.Linear) -> None:
+    def __init__(self, linear: nn.Linear, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
+        if dtype not in (torch.float32, torch.bfloat16):
+            raise ValueError(f"PackedLinear computes in float32 or bfloat16, not {dtype}")
         self.linear = linear
-        self.onednn = linear.weight.numel() >= ONEDNN_FROM
+        self.dtype = dtype
+        self.onednn = dtype == torch.bfloat16 or linear.weight.numel() >= ONEDNN_FROM
         # (weight version, storage address) -> prepared weight; one tuple, so a thread that
         # reads it never pairs a new key with an old preparation.
         self._packed: tuple[tuple[int, int], Tensor] | None = None
@@ -78,6 +94,11 @@ class PackedLinear(nn.Module):
         if x.dtype != torch.float32 or x.device.type != "cpu" or torch.is_grad_enabled():
             return self.linear(x)
         weight, bias = self.packed_weight(), self.linear.bias
+        if self.dtype == torch.bfloat16:
+            rows = x.to(torch.bfloat16).contiguous()
+            out = torch.ops.mkldnn._linear_pointwise(rows, weight, None, "none", [], "")
+            # fp32 bias + bf16 product: one op that both adds and widens to fp32
+            return out.float() if bias is None else torch.add(bias, out)
         if self.onednn:
             return torch.ops.mkldnn._linear_pointwise(x.contiguous(), weight, bias, "none", [], "")
         rows = x.reshape(-1, x.size(-1))  # [N, in]
@@ -92,16 +113,18 @@ class PackedLinear(nn.Module):
         if self._packed is None or self._packed[0] != key:
             with torch.no_grad():
                 if self.onednn:
-                    packed = torch.ops.mkldnn._reorder_linear_weight(weight, PACKED_FOR_ROWS)
+                    packed = torch.ops.mkldnn._reorder_linear_weight(
+                        weight.to(self.dtype), PACKED_FOR_ROWS
+                    )
                 else:
                     packed = weight.t().contiguous()
             self._packed = (key, packed)
         return self._packed[1]
 
 
-def packed_copy(model: nn.Module) -> nn.Module:
+def packed_copy(model: nn.Module, dtype: torch.dtype = torch.float32) -> nn.Module:
     """A copy of ``model`` sharing its parameters and buffers, with every ``nn.Linear``
-    computed by a :class:`PackedLinear`; ``model`` itself is not changed.
+    computed by a :class:`PackedLinear` in ``dtype``; ``model`` itself is not changed.
 
     The copy's other attributes (training mode, flags) are those ``model`` had at the call.
     Weights on the CPU in fp32 are prepared here, so forked decoding workers inherit them.
@@ -111,7 +134,7 @@ def packed_copy(model: nn.Module) -> nn.Module:
     for parent in list(clone.modules()):
         for name, child in list(parent.named_children()):
             if type(child) is nn.Linear:
-                packed = PackedLinear(child)
+                packed = PackedLinear(child, dtype)
                 if child.weight.device.type == "cpu" and child.weight.dtype == torch.float32:
                     packed.packed_weight()
                 setattr(parent, name, packed)
