@@ -31,6 +31,8 @@ import copy
 import torch
 from torch import Tensor, nn
 
+from seq2seq.models.rnn_cells import attach_cell_products
+
 PACKED_FOR_ROWS = 32  # oneDNN's row-count hint for the packed layout (batch 32, greedy)
 # Weights of at least this many elements (2 MiB in fp32) go through oneDNN, smaller ones
 # through MKL. Measured at 32 and 128 rows on AVX2: a 256x8002 output layer 1.6x faster in
@@ -127,10 +129,12 @@ def packed_copy(model: nn.Module, dtype: torch.dtype = torch.float32) -> nn.Modu
     computed by a :class:`PackedLinear` in ``dtype``; ``model`` itself is not changed.
 
     The copy's other attributes (training mode, flags) are those ``model`` had at the call.
+    Its RNNs step through linear layers on their shared weights (``models/rnn_cells.py``).
     Weights on the CPU in fp32 are prepared here, so forked decoding workers inherit them.
     """
     shared = {id(t): t for t in (*model.parameters(), *model.buffers())}
     clone = copy.deepcopy(model, memo=shared)
+    attach_cell_products(clone)  # RNN decoder steps through linear layers too (rnn_cells.py)
     for parent in list(clone.modules()):
         for name, child in list(parent.named_children()):
             if type(child) is nn.Linear:

@@ -5,7 +5,8 @@ layer over the vocabulary above all). Dynamic quantization stores each ``nn.Line
 int8 with one scale per output channel and quantizes the activations on the fly, so those
 products run on fbgemm's int8 kernels: on an AVX2-only CPU a Transformer decodes ~1.6x and an
 LSTM ~1.8x faster than in fp32 (docs/benchmarks.md), like CTranslate2's ``int8`` compute type.
-Recurrent kernels, embeddings, norms and attention stay fp32. Training is untouched: this
+A recurrent decoder's cell products become int8 layers too (``models/rnn_cells.py``); its gate
+arithmetic, embeddings, norms and attention stay fp32. Training is untouched: this
 makes a quantized copy for decoding only.
 
 PyTorch marks ``torch.ao.quantization`` deprecated in favour of torchao, whose replacement
@@ -15,12 +16,14 @@ and it is present in every torch this package supports.
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import torch
 from torch import nn
 
 from seq2seq.errors import ConfigError
+from seq2seq.models.rnn_cells import attach_cell_products
 
 
 def int8_copy(model: nn.Module) -> nn.Module:
@@ -36,12 +39,14 @@ def int8_copy(model: nn.Module) -> nn.Module:
             "search.precision: 'int8' needs torch.ao.quantization, which this torch "
             f"{torch.__version__} lacks; use fp32"
         )
+    clone = copy.deepcopy(model)
+    attach_cell_products(clone)  # RNN decoder steps: int8 cell products too (rnn_cells.py)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # see the module docstring
         warnings.filterwarnings("ignore", "torch.quantize_per", UserWarning)
         return quantization.quantize_dynamic(
-            model,
+            clone,
             {nn.Linear: quantization.per_channel_dynamic_qconfig},
             dtype=torch.qint8,
-            inplace=False,
+            inplace=True,
         ).eval()

@@ -75,8 +75,10 @@ def test_the_copy_shares_the_weights_and_leaves_the_model_alone() -> None:
     model = tiny_translator().model
     copy = packed_copy(model)
     linears = [m for m in model.modules() if type(m) is nn.Linear]
+    rnn_layers = sum(m.num_layers for m in model.modules() if isinstance(m, nn.RNNBase))
     wrappers = [m for m in copy.modules() if isinstance(m, PackedLinear)]
-    assert linears and len(wrappers) == len(linears)
+    # every linear layer, and each RNN layer's two cell products (rnn_cells.py)
+    assert linears and rnn_layers and len(wrappers) == len(linears) + 2 * rnn_layers
     assert not any(isinstance(m, PackedLinear) for m in model.modules())
     assert {id(p) for p in copy.parameters()} == {id(p) for p in model.parameters()}
 
