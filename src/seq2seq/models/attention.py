@@ -32,6 +32,30 @@ def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
     return torch.softmax(scores, dim=-1)
 
 
+def per_block(query: Tensor, group: int, *memory: Tensor) -> tuple[Tensor, ...]:
+    """Regroups a search's rows so that each sentence attends over its memory once.
+
+    Beam search keeps ``group`` consecutive rows per sentence (its beams), whose memory rows
+    (keys, values, mask) are equal. Attending row by row runs ``rows`` matrix-vector products
+    over ``group`` copies of each memory; this gives each block's queries together and its
+    first memory row instead (strided views, no copy).
+
+    Args:
+        query: ``[rows, T, H]``; rows ``r`` and ``r'`` share memory if ``r // group ==
+            r' // group``.
+        group: Rows per block (1: nothing to regroup).
+        memory: Tensors with ``rows`` leading rows.
+
+    Returns:
+        ``query`` as ``[rows // group, group * T, H]`` and each memory tensor's first row per
+        block ``[rows // group, ...]``.
+    """
+    if group == 1:
+        return (query, *memory)
+    rows, length, width = query.shape
+    return (query.reshape(rows // group, group * length, width), *(m[::group] for m in memory))
+
+
 class DotScore(nn.Module):
     """Luong et al. (2015) "dot": ``score(h_t, h_s) = h_t . h_s``; needs equal sizes."""
 
@@ -91,16 +115,21 @@ class Attention(nn.Module):
         return self.score.project_keys(keys)
 
     def forward(
-        self, query: Tensor, proj_keys: Tensor, values: Tensor, mask: Tensor
+        self, query: Tensor, proj_keys: Tensor, values: Tensor, mask: Tensor, group: int = 1
     ) -> tuple[Tensor, Tensor]:
         """Attends from ``query`` ``[B, T, H_q]`` over ``values`` ``[B, S, H_enc]``.
+
+        ``group``: rows per block with equal ``proj_keys``, ``values`` and ``mask`` rows
+        (beam search's beams of a sentence, see :func:`per_block`); the result is the same.
 
         Returns:
             ``context`` ``[B, T, H_enc]`` and ``weights`` ``[B, T, S]`` (zero on padding).
         """
+        rows, length = query.shape[:2]
+        query, proj_keys, values, mask = per_block(query, group, proj_keys, values, mask)
         weights = masked_softmax(self.score(query, proj_keys), mask)
         context = torch.bmm(weights, values)  # [B, T, H_enc]
-        return context, weights
+        return context.view(rows, length, -1), weights.view(rows, length, -1)
 
 
 def split_heads(x: Tensor, heads: int) -> Tensor:
@@ -219,12 +248,15 @@ class MultiHeadAttention(nn.Module):
         return self.out_proj(merge_heads(context)), weights
 
     def forward(
-        self, query: Tensor, proj_keys: Tensor, values: Tensor, mask: Tensor
+        self, query: Tensor, proj_keys: Tensor, values: Tensor, mask: Tensor, group: int = 1
     ) -> tuple[Tensor, Tensor]:
         """The :class:`Attention` interface for RNN decoders: context ``[B, T, out_size]`` and
-        head-averaged weights ``[B, T, S]``; ``values`` is unused (they are in ``proj_keys``)."""
+        head-averaged weights ``[B, T, S]``; ``values`` is unused (they are in ``proj_keys``);
+        ``group`` as for :class:`Attention`."""
+        rows, length = query.shape[:2]
+        query, proj_keys, mask = per_block(query, group, proj_keys, mask)
         context, weights = self.attend(query, proj_keys, mask, need_weights=True)
-        return context, weights.mean(dim=1)
+        return context.reshape(rows, length, -1), weights.mean(dim=1).view(rows, length, -1)
 
 
 def build_attention(

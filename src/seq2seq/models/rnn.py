@@ -388,7 +388,9 @@ class LuongDecoder(_RnnDecoderBase):
         new_state = replace(state, hidden=hidden, cell=cell)
         if self.attention is None:
             return self.dropout(rnn_out), new_state, None
-        context, weights = self.attention(rnn_out, state.proj_keys, enc.states, enc.mask)
+        context, weights = self.attention(
+            rnn_out, state.proj_keys, enc.states, enc.mask, group=state.group
+        )
         attentional = torch.tanh(self.combine(torch.cat([context, rnn_out], dim=-1)))
         return self.dropout(attentional), new_state, weights
 
@@ -416,7 +418,9 @@ class BahdanauDecoder(_RnnDecoderBase):
         outputs, weights = [], []
         for t in range(tgt_embedded.size(1)):
             query = state.hidden[-1][:, None]  # [B, 1, H]
-            context, attn = self.attention(query, state.proj_keys, enc.states, enc.mask)
+            context, attn = self.attention(
+                query, state.proj_keys, enc.states, enc.mask, group=state.group
+            )
             step_in = torch.cat([tgt_embedded[:, t : t + 1], context], dim=-1)
             rnn_out, hidden, cell = self._run_rnn(step_in, state)
             state = replace(state, hidden=hidden, cell=cell, input_feed=None)
