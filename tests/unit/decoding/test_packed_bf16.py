@@ -11,7 +11,7 @@ from torch import nn
 import seq2seq.decoding.translator as translator_module
 from seq2seq.decoding.packed import PackedLinear, packed_copy, packing_available
 
-pytestmark = pytest.mark.skipif(
+needs_bf16_kernels = pytest.mark.skipif(
     not packing_available(torch.bfloat16), reason="oneDNN has no bf16 kernels for this CPU"
 )
 
@@ -23,6 +23,7 @@ def bf16_reference(linear: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     return (out if linear.bias is None else out + linear.bias.double()).float()
 
 
+@needs_bf16_kernels
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("shape", [(24,), (5, 24), (3, 1, 24), (2, 7, 24), (0, 24)])
 def test_a_bf16_layer_is_the_product_of_bf16_rounded_operands_in_fp32(
@@ -41,6 +42,7 @@ def test_a_bf16_layer_is_the_product_of_bf16_rounded_operands_in_fp32(
         assert not torch.allclose(out, linear(x), rtol=1e-6, atol=1e-6)
 
 
+@needs_bf16_kernels
 def test_a_bf16_layer_follows_weight_changes() -> None:
     torch.manual_seed(0)
     linear = nn.Linear(16, 8)
@@ -57,6 +59,7 @@ def test_only_fp32_and_bf16_are_offered() -> None:
         PackedLinear(nn.Linear(4, 4), torch.float16)
 
 
+@needs_bf16_kernels
 def test_the_bf16_copy_shares_the_fp32_parameters() -> None:
     model = tiny_translator().model
     copy = packed_copy(model, torch.bfloat16)
@@ -66,6 +69,7 @@ def test_the_bf16_copy_shares_the_fp32_parameters() -> None:
     assert all(p.dtype == torch.float32 for p in model.parameters())
 
 
+@needs_bf16_kernels
 def test_bf16_search_uses_the_bf16_copy_without_autocast_and_stays_close_to_fp32(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -92,3 +96,21 @@ def test_bf16_search_uses_the_bf16_copy_without_autocast_and_stays_close_to_fp32
     assert [t.score for t in bf16] == pytest.approx([t.score for t in fp32], abs=0.05)
     again = translator.translate(SOURCES, beam_size=3, precision="bf16")
     assert [t.text for t in again] == [t.text for t in bf16]
+
+
+def test_without_bf16_kernels_bf16_search_runs_under_autocast(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    translator = tiny_translator()
+    asked: list[str] = []
+    real_autocast = translator_module.autocast
+
+    def recording_autocast(device: torch.device, precision: str) -> object:
+        asked.append(precision)
+        return real_autocast(device, precision)
+
+    monkeypatch.setattr(translator_module, "autocast", recording_autocast)
+    monkeypatch.setattr(translator_module, "packing_available", lambda dtype=None: False)
+    out = translator.translate(SOURCES[:2], beam_size=2, precision="bf16")
+    assert [t.source for t in out] == SOURCES[:2]
+    assert translator._bf16_model is None and asked == ["bf16"]
