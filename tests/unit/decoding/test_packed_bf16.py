@@ -69,19 +69,25 @@ def test_the_bf16_copy_shares_the_fp32_parameters() -> None:
     assert all(p.dtype == torch.float32 for p in model.parameters())
 
 
-@needs_bf16_kernels
-def test_bf16_search_uses_the_bf16_copy_without_autocast_and_stays_close_to_fp32(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    translator = tiny_translator()
-    autocast_asked: list[str] = []
+@pytest.fixture
+def autocast_asked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The precision of every autocast region a search opens, in order."""
+    asked: list[str] = []
     real_autocast = translator_module.autocast
 
     def recording_autocast(device: torch.device, precision: str) -> object:
-        autocast_asked.append(precision)
+        asked.append(precision)
         return real_autocast(device, precision)
 
     monkeypatch.setattr(translator_module, "autocast", recording_autocast)
+    return asked
+
+
+@needs_bf16_kernels
+def test_bf16_search_uses_the_bf16_copy_without_autocast_and_stays_close_to_fp32(
+    autocast_asked: list[str],
+) -> None:
+    translator = tiny_translator()
     fp32 = translator.translate(SOURCES, beam_size=3)
     bf16 = translator.translate(SOURCES, beam_size=3, precision="bf16")
     assert isinstance(translator._bf16_model, nn.Module)
@@ -99,18 +105,10 @@ def test_bf16_search_uses_the_bf16_copy_without_autocast_and_stays_close_to_fp32
 
 
 def test_without_bf16_kernels_bf16_search_runs_under_autocast(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, autocast_asked: list[str]
 ) -> None:
     translator = tiny_translator()
-    asked: list[str] = []
-    real_autocast = translator_module.autocast
-
-    def recording_autocast(device: torch.device, precision: str) -> object:
-        asked.append(precision)
-        return real_autocast(device, precision)
-
-    monkeypatch.setattr(translator_module, "autocast", recording_autocast)
     monkeypatch.setattr(translator_module, "packing_available", lambda dtype=None: False)
     out = translator.translate(SOURCES[:2], beam_size=2, precision="bf16")
     assert [t.source for t in out] == SOURCES[:2]
-    assert translator._bf16_model is None and asked == ["bf16"]
+    assert translator._bf16_model is None and autocast_asked == ["bf16"]
