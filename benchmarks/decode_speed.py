@@ -56,8 +56,6 @@ PEER_SYSTEMS = {
 }
 PEER_BEAMS = (1, 4)  # what run_peer.py decode-speed accepts
 NO_CACHE = ", no cache"  # suffix of the label of a Transformer decoding without its cache
-INT8 = ", int8"  # suffix of the label of a model decoding with int8 linear layers
-BF16 = ", bf16"  # suffix of the label of a model decoding with bf16 linear layers
 
 
 class ForcedLength(nn.Module):
@@ -122,7 +120,7 @@ def random_subjects(
         if name == "transformer":
             subjects.append(Subject(name + NO_CACHE, name, model, config.search, False))
         for precision in precisions:
-            label = name + (INT8 if precision == "int8" else BF16)
+            label = f"{name}, {precision}"  # e.g. "transformer, int8"
             subjects.append(Subject(label, name, model, config.search, precision=precision))
     return subjects
 

@@ -340,7 +340,7 @@ class Translator:
           oneDNN-packed or transposed by size; it shares the weights and prepares them again
           when they change);
         - bf16 on a CPU with oneDNN bf16 kernels: the same copy with bf16 weights for every
-          linear layer, the rest in fp32 (no autocast: see :meth:`_autocast_precision`);
+          linear layer, the rest in fp32 (searched without autocast: the layers do bf16);
         - otherwise ``self.model`` (bf16 elsewhere: under autocast).
         """
         device = self._device()
@@ -353,22 +353,11 @@ class Translator:
             if self._packed_model is None:
                 self._packed_model = packed_copy(self.model)
             return self._packed_model
-        if precision == "bf16" and self._bf16_packs(device):
+        if precision == "bf16" and device.type == "cpu" and packing_available(torch.bfloat16):
             if self._bf16_model is None:
                 self._bf16_model = packed_copy(self.model, torch.bfloat16)
             return self._bf16_model
         return self.model
-
-    @staticmethod
-    def _bf16_packs(device: torch.device) -> bool:
-        """Whether bf16 search here runs on bf16-packed linear layers instead of autocast."""
-        return device.type == "cpu" and packing_available(torch.bfloat16)
-
-    def _autocast_precision(self, search: SearchConfig, device: torch.device) -> str:
-        """The precision autocast runs the search in: bf16 unless bf16-packed layers do the
-        bf16 work themselves, in which case everything around them stays fp32."""
-        precision = resolve_precision(search.precision, device, key="search.precision")
-        return "fp32" if precision == "bf16" and self._bf16_packs(device) else precision
 
     @torch.no_grad()
     def _search(
@@ -406,7 +395,9 @@ class Translator:
             "max_lengths": max_lengths,
             "rules": rules,
         }
-        with autocast(device, self._autocast_precision(search, device)):
+        precision = resolve_precision(search.precision, device, key="search.precision")
+        # the bf16-packed copy computes its products in bf16 itself; all else stays fp32
+        with autocast(device, "fp32" if model is self._bf16_model else precision):
             nbest = self._run_search(model, src, lengths, search, kwargs, batch_phrases)
         batch_oovs = batch_oovs or [()] * len(batch_ids)
         return [
