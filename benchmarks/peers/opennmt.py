@@ -158,7 +158,7 @@ def decode_speed(
     return decode_result(lengths, seconds, force_len) | {
         "note": "InferenceEnginePY.infer_file as onmt_translate runs it"
         + (" (decoder KV cache)" if model == "transformer" else "")
-        + "; -batch_type sents, -min_length = -max_length = --force-len"
+        + "; -batch_type sents, -min_length = -max_length = --force-len, -max_length_ratio 0"
     }
 
 
@@ -173,8 +173,10 @@ def _engine(ckpt: Path, run: Path, beam: int, batch: int, force_len: int) -> Any
         "-model", str(ckpt), "-src", str(run / "decode.src"), "-output", str(run / "hyps.txt"),
         "-beam_size", str(beam), "-batch_size", str(batch), "-batch_type", "sents",
         "-min_length", str(force_len), "-max_length", str(force_len), "-gpu", "-1",
-        "-n_best", "1",
+        "-n_best", "1", "-max_length_ratio", "0",
     ]  # fmt: skip
+    # -max_length_ratio 0: otherwise OpenNMT-py caps a batch at 1.25 x its source length + 5
+    # tokens, so batches of short verses stop before the forced length.
     opt = _get_parser().parse_args(argv)
     ArgumentParser.validate_translate_opts(opt)
     ArgumentParser._get_all_transform_translate(opt)
