@@ -20,6 +20,7 @@ model still being trained is decoded with its current weights; training itself i
 instead (``search.precision: bf16`` on a CPU with AVX-512-BF16 or AMX). Only the matrix
 products change precision: each layer casts its input ``[rows, in]`` to bf16 and returns fp32
 with the bias added in fp32, so attention, norms, softmax and the search's scores stay fp32.
+RNN layers run whole sequences (an RNN encoder) in bf16 too (``models/rnn_cells.py``).
 That is faster than autocast, which would convert every weight again at every call, and halves
 the bytes of weight a step streams; measured in docs/benchmarks.md.
 """
@@ -31,13 +32,19 @@ import copy
 import torch
 from torch import Tensor, nn
 
-from seq2seq.models.rnn_cells import attach_cell_products
+from seq2seq.models.rnn_cells import attach_bf16_sequences, attach_cell_products
 
 PACKED_FOR_ROWS = 32  # oneDNN's row-count hint for the packed layout (batch 32, greedy)
 # Weights of at least this many elements (2 MiB in fp32) go through oneDNN, smaller ones
 # through MKL. Measured at 32 and 128 rows on AVX2: a 256x8002 output layer 1.6x faster in
 # oneDNN, 256x256 .. 1024x256 layers 1.1-1.5x faster in MKL, even from 512x1536 on.
 ONEDNN_FROM = 1 << 19
+
+
+def bf16_instructions() -> bool:
+    """Whether this CPU computes bf16 natively (AVX-512-BF16 or AMX), not by emulation."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
 
 
 def packing_available(dtype: torch.dtype = torch.float32) -> bool:
@@ -129,12 +136,15 @@ def packed_copy(model: nn.Module, dtype: torch.dtype = torch.float32) -> nn.Modu
     computed by a :class:`PackedLinear` in ``dtype``; ``model`` itself is not changed.
 
     The copy's other attributes (training mode, flags) are those ``model`` had at the call.
-    Its RNNs step through linear layers on their shared weights (``models/rnn_cells.py``).
+    Its RNNs step through linear layers on their shared weights (``models/rnn_cells.py``);
+    in bf16 they also run whole sequences (an RNN encoder) on a bf16 copy of their weights.
     Weights on the CPU in fp32 are prepared here, so forked decoding workers inherit them.
     """
     shared = {id(t): t for t in (*model.parameters(), *model.buffers())}
     clone = copy.deepcopy(model, memo=shared)
     attach_cell_products(clone)  # RNN decoder steps through linear layers too (rnn_cells.py)
+    if dtype == torch.bfloat16:
+        attach_bf16_sequences(clone)  # and RNN sequences (the encoder) run in bf16
     for parent in list(clone.modules()):
         for name, child in list(parent.named_children()):
             if type(child) is nn.Linear:

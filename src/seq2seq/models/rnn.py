@@ -49,7 +49,8 @@ def call_rnn(
 
     A single time step of a unidirectional RNN with a given state (every decoder step) runs
     through :func:`rnn_step` instead, unless hooks are registered on ``rnn`` (``summary``'s
-    shape recorder, a user's): then it is called as a module so that they run.
+    shape recorder, a user's): then it is called as a module so that they run. A decoding
+    copy's RNN that carries ``bf16_sequence`` (``rnn_cells.py``) runs other calls in bf16.
     """
     guard, x = rnn_autocast_guard(x)
     if isinstance(state, tuple):
@@ -61,6 +62,10 @@ def call_rnn(
         one_step = x.size(1) == 1 and state is not None
         if one_step and not rnn.bidirectional and not rnn.proj_size and not hooked:
             return rnn_step(rnn, x, state)
+        bf16 = getattr(rnn, "bf16_sequence", None)  # decoding copies only (rnn_cells.py)
+        inference = not rnn.training and not torch.is_grad_enabled()
+        if bf16 is not None and inference and not hooked and x.dtype == torch.float32:
+            return bf16(rnn, x, state)
         return rnn(x, state)
 
 

@@ -15,6 +15,13 @@ then turn them into packed fp32, bf16 or int8 layers like every other linear lay
   ``h' = n + z (h - n)``;
 - RNN: ``h' = tanh(gi + gh)`` (or relu).
 
+Whole sequences (an RNN encoder, or a decoder fed several tokens at once) still run through
+the ``nn.LSTM/GRU/RNN`` module and its oneDNN sequence kernel. On a CPU with bf16 instructions
+that kernel is 1.4-1.9x faster in bf16 (docs/benchmarks.md), and neither int8 nor packing has
+a sequence kernel of its own: :func:`attach_bf16_sequences` gives a decoding copy's RNNs a
+bf16 copy of their weights (:class:`Bf16Sequence`) that :func:`seq2seq.models.rnn.call_rnn`
+runs sequences with, fp32 in and fp32 out.
+
 The trained model never carries these layers: training and ``state_dict`` are untouched.
 """
 
@@ -76,3 +83,72 @@ def cell_step(
         return torch.addcmul(n, z, h - n), None
     summed = gi.add_(gh)
     return (torch.tanh(summed) if mode == "RNN_TANH" else F.relu(summed)), None
+
+
+RnnState = Tensor | tuple[Tensor, Tensor]
+
+
+class Bf16Sequence:
+    """A bf16 copy of one RNN's weights, for whole-sequence calls in a decoding copy.
+
+    Kept as a plain attribute (``rnn.bf16_sequence``), not a submodule, so that the copy's
+    parameters and ``state_dict`` are the RNN's own. The bf16 weights are made again whenever
+    a parameter of the RNN changed (in-place version or storage), as
+    :class:`seq2seq.decoding.packed.PackedLinear` does, so a model still being trained is
+    decoded with its current weights.
+    """
+
+    def __init__(self, rnn: nn.RNNBase) -> None:
+        # (weight versions and addresses, bf16 module): one tuple, swapped whole, so a thread
+        # that reads it never pairs new weights with an old copy.
+        self._prepared: tuple[tuple[tuple[int, int], ...], nn.RNNBase] | None = None
+        self.module(rnn)
+
+    def module(self, rnn: nn.RNNBase) -> nn.RNNBase:
+        """The bf16 RNN holding ``rnn``'s current weights (made again if they changed)."""
+        weights = [w for layer in rnn.all_weights for w in layer]
+        key = tuple((w._version, w.data_ptr()) for w in weights)
+        if self._prepared is None or self._prepared[0] != key:
+            self._prepared = (key, _bf16_clone(rnn))
+        return self._prepared[1]
+
+    def __call__(
+        self, rnn: nn.RNNBase, x: Tensor, state: RnnState | None
+    ) -> tuple[Tensor, RnnState]:
+        """``rnn(x, state)`` in bf16: ``x [B, T, in]`` and ``state`` fp32, results fp32."""
+        out, final = self.module(rnn)(x.to(torch.bfloat16), _cast(state, torch.bfloat16))
+        return out.float(), _cast(final, torch.float32)
+
+
+def _bf16_clone(rnn: nn.RNNBase) -> nn.RNNBase:
+    """A new RNN of ``rnn``'s kind and sizes (in eval mode) with its weights in bf16."""
+    options: dict[str, object] = {
+        "bias": rnn.bias,
+        "batch_first": rnn.batch_first,
+        "bidirectional": rnn.bidirectional,
+        "device": rnn.all_weights[0][0].device,
+        "dtype": torch.bfloat16,
+    }
+    if isinstance(rnn, nn.RNN):
+        options["nonlinearity"] = rnn.nonlinearity
+    clone = type(rnn)(rnn.input_size, rnn.hidden_size, rnn.num_layers, **options).eval()
+    with torch.no_grad():
+        for copies, originals in zip(clone.all_weights, rnn.all_weights, strict=True):
+            for copied, original in zip(copies, originals, strict=True):
+                copied.copy_(original)
+    return clone
+
+
+def _cast(state: RnnState | None, dtype: torch.dtype) -> RnnState | None:
+    if isinstance(state, tuple):
+        return state[0].to(dtype), state[1].to(dtype)
+    return None if state is None else state.to(dtype)
+
+
+def attach_bf16_sequences(model: nn.Module) -> None:
+    """Gives every projection-free RNN in ``model`` a :class:`Bf16Sequence` (``bf16_sequence``)
+    that :func:`seq2seq.models.rnn.call_rnn` runs whole sequences with. Meant for a decoding
+    copy of a model, on a CPU whose oneDNN has bf16 kernels."""
+    for module in list(model.modules()):
+        if isinstance(module, nn.RNNBase) and not module.proj_size:
+            module.bf16_sequence = Bf16Sequence(module)
