@@ -77,9 +77,9 @@ class ForcedLength(nn.Module):
         return self.model.init_state(enc)
 
     def decode_step(
-        self, prev_tokens: Tensor, state: DecoderState, enc: EncoderOutput
+        self, prev_tokens: Tensor, state: DecoderState, enc: EncoderOutput, attention: bool = True
     ) -> tuple[Tensor, DecoderState, Tensor | None]:
-        log_probs, state, attn = self.model.decode_step(prev_tokens, state, enc)
+        log_probs, state, attn = self.model.decode_step(prev_tokens, state, enc, attention)
         log_probs[:, self.eos_id] = float("-inf")  # [batch, vocab], a fresh tensor
         return log_probs, state, attn
 

@@ -90,7 +90,9 @@ def attention_map(
     """
     if not source.strip():
         raise InputError("the source sentence is empty; give the text to translate")
-    translation = translator.translate([source], beam_size=beam_size, n_best=1)[0]
+    translation = translator.translate(
+        [source], beam_size=beam_size, n_best=1, return_attention=True
+    )[0]
     best = translation.candidates[0]
     if best.attention is None:
         raise InputError(NO_ATTENTION)

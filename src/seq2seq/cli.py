@@ -467,8 +467,12 @@ def _run_translate(args: argparse.Namespace) -> int:
     lines, constraints = translation_input(
         lines, str(args.input or "<stdin>"), args.input_format, args.constraints
     )
+    want_attention = args.with_attention and args.output_format == "json"
     translations = translator.translate_stream(
-        lines, constraints=constraints, **_search_overrides(args)
+        lines,
+        constraints=constraints,
+        **_search_overrides(args),
+        return_attention=want_attention or None,  # None: the model's search setting
     )
     # The output is opened (and an existing file emptied) only once the first translation is
     # ready: every bad search option and bad line of the first chunk has been raised by then.

@@ -344,6 +344,11 @@ class SearchConfig(_Section):
         description="bf16: bf16 linear layers (CPU; autocast on GPU); int8: int8 linear layers "
         "(CPU); auto: bf16 where fast",
     )
+    return_attention: bool = Field(
+        False,
+        description="keep each output token's attention over the source (Candidate.attention); "
+        "off, a Transformer decodes with fused attention only",
+    )
     sample: bool = Field(False, description="draw n_best samples instead of beam search")
     temperature: float = Field(1.0, ge=0, description="sampling: <1 sharper, >1 flatter, 0 greedy")
     top_k: int = Field(0, ge=0, description="sampling: keep the k most probable tokens (0 = all)")

@@ -81,7 +81,10 @@ def test_rnn_map_equals_search_attention_and_rows_sum_to_one(
 ) -> None:
     translator = make_translator(small_model_config(), beam_size)
     amap = attention_map(translator, "1 2 3 4", beam_size=beam_size)
-    best = translator.translate(["1 2 3 4"], beam_size=beam_size, n_best=1)[0].candidates[0]
+    translation = translator.translate(
+        ["1 2 3 4"], beam_size=beam_size, n_best=1, return_attention=True
+    )[0]
+    best = translation.candidates[0]
     assert (amap.num_layers, amap.num_heads) == (1, 1)
     assert amap.src_tokens == ["1", "2", "3", "4", "</s>"]
     assert amap.tgt_tokens[: len(best.tokens)] == best.tokens

@@ -52,6 +52,7 @@ from seq2seq.decoding.search import (
     check_search_inputs,
     make_hypothesis,
     mask_bos,
+    search_step,
     worth_compacting,
 )
 from seq2seq.errors import InputError
@@ -95,6 +96,7 @@ def beam_search(
     coverage_penalty: float = 0.0,
     rules: Sequence[StepRule] = (),
     early_stopping: bool = False,
+    attention: bool = True,
 ) -> list[list[Hypothesis]]:
     """Beam search over ``decode_step`` for a padded batch (see the module docstring).
 
@@ -115,6 +117,9 @@ def beam_search(
         rules: Step rules (``rules.py``) that forbid tokens of live beams before ranking.
         early_stopping: End a row once no live beam can beat its ``n_best`` finished
             hypotheses (module docstring).
+        attention: Keep each token's attention over the source (``Hypothesis.attention``);
+            without it (and without a coverage penalty, which needs it) the model may skip
+            computing the weights and no attention history is kept or reordered.
 
     Returns:
         Per input row, its ``n_best`` hypotheses sorted by score, best first (fewer only when
@@ -137,7 +142,8 @@ def beam_search(
     # expanded to beams after it.
     state = model.init_state(enc)
     src_mask = torch.arange(src_len, device=src.device) < src_lengths[:, None]
-    beams = _initial_beams(batch, beam_size, src_len, src.device)
+    attention = attention or scorer.uses_coverage
+    beams = _initial_beams(batch, beam_size, src_len, src.device, attention)
     prev_tokens = torch.full((batch,), bos_id, dtype=torch.long, device=src.device)
     for step in range(int(max_lengths.max()) if batch else 0):
         frozen = beams.finished | (step >= max_lengths).unsqueeze(1)  # [rows, beam]
@@ -157,7 +163,7 @@ def beam_search(
             src_lengths, src_mask = src_lengths[keep], src_mask[keep]
         rows = torch.arange(inputs.numel(), device=src.device)
         to_beams = inputs.repeat_interleave(beam_size)  # [rows * beam]: input of each beam
-        log_probs, state, attn = model.decode_step(prev_tokens, state, enc)
+        log_probs, state, attn = search_step(model, prev_tokens, state, enc, attention)
         log_probs = apply_rules(
             rules,
             mask_bos(log_probs, bos_id),
@@ -244,8 +250,11 @@ def _check_beam_args(beam_size: int, n_best: int, length_penalty: float = 0.0) -
         raise InputError(f"length_penalty (GNMT alpha) must be >= 0, got {length_penalty}")
 
 
-def _initial_beams(batch: int, beam_size: int, src_len: int, device: torch.device) -> _Beams:
-    """Empty hypotheses; only beam 0 of each row is live so step 0 does not pick duplicates."""
+def _initial_beams(
+    batch: int, beam_size: int, src_len: int, device: torch.device, attention: bool
+) -> _Beams:
+    """Empty hypotheses (with an empty attention history if ``attention``); only beam 0 of
+    each row is live so step 0 does not pick duplicates."""
     log_probs = torch.full((batch, beam_size), float("-inf"), device=device)
     log_probs[:, 0] = 0.0
     return _Beams(
@@ -254,7 +263,7 @@ def _initial_beams(batch: int, beam_size: int, src_len: int, device: torch.devic
         finished=torch.zeros(batch, beam_size, dtype=torch.bool, device=device),
         tokens=torch.zeros(batch * beam_size, 0, dtype=torch.long, device=device),
         token_log_probs=torch.zeros(batch * beam_size, 0, device=device),
-        attention=torch.zeros(batch * beam_size, 0, src_len, device=device),
+        attention=torch.zeros(batch * beam_size, 0, src_len, device=device) if attention else None,
     )
 
 

@@ -65,6 +65,7 @@ from seq2seq.decoding.search import (
     check_search_inputs,
     make_hypothesis,
     mask_bos,
+    search_step,
 )
 from seq2seq.errors import InputError
 from seq2seq.models.contract import SearchableModel
@@ -161,6 +162,7 @@ def constrained_beam_search(
     length_penalty_type: str = "gnmt",
     coverage_penalty: float = 0.0,
     rules: Sequence[StepRule] = (),
+    attention: bool = True,
 ) -> list[list[Hypothesis]]:
     """Beam search whose outputs contain every given phrase (see the module docstring).
 
@@ -179,6 +181,8 @@ def constrained_beam_search(
         length_penalty_type: ``none``, ``average`` or ``gnmt`` (``penalties.py``).
         coverage_penalty: GNMT coverage-penalty beta; 0 = off (needs attention when above 0).
         rules: Step rules (``rules.py``); they never forbid a token that advances a constraint.
+        attention: Keep each token's attention (``Hypothesis.attention``), as for
+            :func:`seq2seq.decoding.beam.beam_search`.
 
     Returns:
         Per row, up to ``n_best`` hypotheses that meet every constraint, sorted by score
@@ -203,13 +207,14 @@ def constrained_beam_search(
     enc = enc.select(to_beams)
     hyp_table = table.repeat_interleave(beam_size)
     src_mask = torch.arange(src_len, device=device) < src_lengths.to(device)[to_beams, None]
-    beams = _initial_beams(batch, beam_size, src_len, hyp_table)
+    attention = attention or scorer.uses_coverage
+    beams = _initial_beams(batch, beam_size, src_len, hyp_table, attention)
     prev_tokens = torch.full((batch * beam_size,), bos_id, dtype=torch.long, device=device)
     for step in range(int(max_lengths.max()) if batch else 0):
         frozen = beams.finished | (step >= max_lengths).unsqueeze(1)  # [batch, beam]
         if bool((frozen | beams.log_probs.isneginf()).all()):
             break
-        log_probs, state, attn = model.decode_step(prev_tokens, state, enc)
+        log_probs, state, attn = search_step(model, prev_tokens, state, enc, attention)
         if step == 0:
             _check_in_vocabulary(table, log_probs.size(-1))
         log_probs = mask_bos(log_probs, bos_id)
@@ -263,7 +268,9 @@ def _check_in_vocabulary(table: ConstraintTable, vocab: int) -> None:
         )
 
 
-def _initial_beams(batch: int, beam_size: int, src_len: int, hyp_table: ConstraintTable) -> _Beams:
+def _initial_beams(
+    batch: int, beam_size: int, src_len: int, hyp_table: ConstraintTable, attention: bool
+) -> _Beams:
     """Empty hypotheses; only beam 0 of each row is live so step 0 picks no duplicates."""
     device = hyp_table.tokens.device
     log_probs = torch.full((batch, beam_size), float("-inf"), device=device)
@@ -274,7 +281,7 @@ def _initial_beams(batch: int, beam_size: int, src_len: int, hyp_table: Constrai
         finished=torch.zeros(batch, beam_size, dtype=torch.bool, device=device),
         tokens=torch.zeros(batch * beam_size, 0, dtype=torch.long, device=device),
         token_log_probs=torch.zeros(batch * beam_size, 0, device=device),
-        attention=torch.zeros(batch * beam_size, 0, src_len, device=device),
+        attention=torch.zeros(batch * beam_size, 0, src_len, device=device) if attention else None,
         constraints=ConstraintState.initial(hyp_table),
     )
 

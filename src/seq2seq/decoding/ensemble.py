@@ -74,7 +74,11 @@ class Ensemble(nn.Module):
         )
 
     def decode_step(
-        self, prev_tokens: Tensor, state: EnsembleState, enc: EnsembleEncoding
+        self,
+        prev_tokens: Tensor,
+        state: EnsembleState,
+        enc: EnsembleEncoding,
+        attention: bool = True,
     ) -> tuple[Tensor, EnsembleState, Tensor | None]:
         """Mean of the members' probabilities as log-probs ``[B, V]``; attention is the mean
         of the members that have one (None if none has)."""
@@ -83,7 +87,7 @@ class Ensemble(nn.Module):
             self.members, state.members, enc.members, strict=True
         ):
             step_log_probs, new_state, attn = model.decode_step(
-                prev_tokens, member_state, member_enc
+                prev_tokens, member_state, member_enc, attention
             )
             log_probs.append(step_log_probs)
             states.append(new_state)

@@ -18,6 +18,7 @@ from seq2seq.decoding.search import (
     check_search_inputs,
     make_hypothesis,
     mask_bos,
+    search_step,
     worth_compacting,
 )
 from seq2seq.models.contract import SearchableModel
@@ -42,6 +43,7 @@ def greedy_search(
     eos_id: int,
     max_lengths: Tensor,
     rules: Sequence[StepRule] = (),
+    attention: bool = True,
 ) -> list[Hypothesis]:
     """Decodes every row by repeatedly taking the arg-max token (BOS is never produced).
 
@@ -59,6 +61,8 @@ def greedy_search(
         max_lengths: ``[batch]`` most tokens to produce per row, EOS included.
         rules: Step rules (``rules.py``: minimum length, no repeated n-grams) that forbid
             tokens before the arg-max is taken.
+        attention: Keep each token's attention over the source (``Hypothesis.attention``);
+            without it the model may skip computing the weights.
 
     Returns:
         One :class:`Hypothesis` per row, in input order (``score == log_prob``).
@@ -72,6 +76,7 @@ def greedy_search(
         max_lengths=max_lengths,
         choose=most_probable,
         rules=rules,
+        attention=attention,
     )
 
 
@@ -87,13 +92,15 @@ def one_token_at_a_time(
     choose: TokenChooser,
     rules: Sequence[StepRule] = (),
     batch_rows: Tensor | None = None,
+    attention: bool = True,
 ) -> list[Hypothesis]:
     """One hypothesis per row, extended by ``choose`` at every step (greedy and sampling).
 
     ``choose`` sees the model's log-probs with BOS masked out and the tokens ``rules`` forbid
     at -inf; the hypothesis records the model's log-prob of the chosen token, whatever
     chose it. ``batch_rows`` ``[batch]`` maps each row to the input row the rules' per-input
-    settings refer to (default: itself; sampling repeats each input row).
+    settings refer to (default: itself; sampling repeats each input row). ``attention``: keep
+    each token's attention (``Hypothesis.attention``), as for :func:`greedy_search`.
     """
     max_lengths = check_search_inputs(src, src_lengths, max_lengths)
     batch, src_len = src.shape
@@ -106,7 +113,9 @@ def one_token_at_a_time(
     # Per input row, everything produced so far (filler past each row's length).
     tokens = torch.zeros(batch, steps, dtype=torch.long, device=device)
     token_log_probs = torch.zeros(batch, steps, device=device)
-    attention: Tensor | None = torch.zeros(batch, steps, src_len, device=device)
+    attention_so_far: Tensor | None = (
+        torch.zeros(batch, steps, src_len, device=device) if attention else None
+    )
     lengths = torch.zeros(batch, dtype=torch.long, device=device)  # tokens produced so far
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
     rows = torch.arange(batch, device=device)  # the input rows still in the model's batch
@@ -120,7 +129,7 @@ def one_token_at_a_time(
             state, enc = state.select(keep), enc.select(keep)
             rows, prev_tokens, live = rows[keep], prev_tokens[keep], live[keep]
         everyone = rows.numel() == batch  # then plain slices, no gathers
-        log_probs, state, attn = model.decode_step(prev_tokens, state, enc)
+        log_probs, state, attn = search_step(model, prev_tokens, state, enc, attention)
         history = tokens[:, :step] if everyone else tokens[rows, :step]
         allowed = apply_rules(rules, mask_bos(log_probs, bos_id), history, batch_rows[rows], eos_id)
         prev_tokens, chosen_log_probs = choose(allowed)  # [rows] each
@@ -129,15 +138,17 @@ def one_token_at_a_time(
         finished[at] |= live & (prev_tokens == eos_id)
         tokens[at, step] = prev_tokens
         token_log_probs[at, step] = chosen_log_probs
-        if attention is not None and attn is None:  # an attention-free model
-            attention = None
-        elif attention is not None and attn is not None:
-            attention[at, step] = attn.to(attention.dtype)
+        if attention_so_far is not None and attn is None:  # an attention-free model
+            attention_so_far = None
+        elif attention_so_far is not None and attn is not None:
+            attention_so_far[at, step] = attn.to(attention_so_far.dtype)
     return [
         make_hypothesis(
             tokens[row, :length].cpu(),
             token_log_probs[row, :length].cpu(),
-            None if attention is None else attention[row, :length, :src_length].float().cpu(),
+            None
+            if attention_so_far is None
+            else attention_so_far[row, :length, :src_length].float().cpu(),
             finished=bool(finished[row]),
             alpha=0.0,
         )

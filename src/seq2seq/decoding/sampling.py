@@ -61,13 +61,15 @@ def sample_search(
     top_p: float = 1.0,
     generator: torch.Generator | None = None,
     rules: Sequence[StepRule] = (),
+    attention: bool = True,
 ) -> list[list[Hypothesis]]:
     """Draws ``num_samples`` outputs per row.
 
     Temperature 0 means no randomness: every sample is the greedy output.
 
     Args:
-        model, src, src_lengths, bos_id, eos_id, max_lengths: As for greedy search.
+        model, src, src_lengths, bos_id, eos_id, max_lengths, attention: As for greedy
+            search.
         num_samples: Samples per row.
         temperature, top_k, top_p: See :func:`filtered_log_probs`.
         generator: Source of randomness (seed it for reproducible samples).
@@ -98,5 +100,6 @@ def sample_search(
         choose=draw,
         rules=rules,
         batch_rows=rows,
+        attention=attention,
     )
     return [hyps[i : i + num_samples] for i in range(0, len(hyps), num_samples)]

@@ -14,6 +14,7 @@ from torch import Tensor
 
 from seq2seq.decoding.penalties import HypothesisScorer, gnmt_length_penalty
 from seq2seq.errors import InputError
+from seq2seq.models.contract import DecoderState, EncoderOutput, SearchableModel
 
 __all__ = [
     "Hypothesis",
@@ -22,6 +23,7 @@ __all__ = [
     "gnmt_length_penalty",
     "make_hypothesis",
     "mask_bos",
+    "search_step",
     "worth_compacting",
 ]
 
@@ -88,6 +90,20 @@ def mask_bos(log_probs: Tensor, bos_id: int) -> Tensor:
     log_probs = log_probs.float()
     log_probs[:, bos_id] = float("-inf")
     return log_probs
+
+
+def search_step(
+    model: SearchableModel,
+    prev_tokens: Tensor,
+    state: DecoderState,
+    enc: EncoderOutput,
+    attention: bool,
+) -> tuple[Tensor, DecoderState, Tensor | None]:
+    """``model.decode_step``, asking for attention weights only when the search keeps them
+    (``attention``); weights a model returns anyway are then dropped, so hypotheses carry
+    attention exactly when it was asked for."""
+    log_probs, state, attn = model.decode_step(prev_tokens, state, enc, attention)
+    return log_probs, state, attn if attention else None
 
 
 def append_attention(history: Tensor | None, attn: Tensor | None) -> Tensor | None:

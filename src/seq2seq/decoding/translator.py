@@ -394,6 +394,7 @@ class Translator:
             "eos_id": vocab.eos_id,
             "max_lengths": max_lengths,
             "rules": rules,
+            "attention": search.return_attention,
         }
         precision = resolve_precision(search.precision, device, key="search.precision")
         # the bf16-packed copy computes its products in bf16 itself; all else stays fp32

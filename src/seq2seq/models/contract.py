@@ -5,7 +5,7 @@ model speaks this small contract (see DESIGN.md):
 
 - ``encode(src, src_lengths) -> EncoderOutput``
 - ``init_state(enc) -> DecoderState``
-- ``decode_step(prev_tokens, state, enc) -> (log_probs, new_state, attn)``
+- ``decode_step(prev_tokens, state, enc, attention=True) -> (log_probs, new_state, attn)``
 
 Decoding state is explicit: it is passed in and returned, never kept on a module, so one model
 can serve concurrent requests and beam search can reorder hypotheses with ``state.select``.
@@ -100,7 +100,11 @@ class SearchableModel(Protocol):
         ...
 
     def decode_step(
-        self, prev_tokens: Tensor, state: DecoderState, enc: EncoderOutput
+        self,
+        prev_tokens: Tensor,
+        state: DecoderState,
+        enc: EncoderOutput,
+        attention: bool = True,
     ) -> tuple[Tensor, DecoderState, Tensor | None]:
         """One target step.
 
@@ -108,10 +112,14 @@ class SearchableModel(Protocol):
             prev_tokens: The previous target token of each row ``[batch]`` (BOS at step 0).
             state: The state returned by the previous step (or ``init_state``).
             enc: The encoder output the rows attend to.
+            attention: Whether the caller wants the attention weights. Without them a model
+                may skip computing them (a Transformer then runs fused attention only);
+                search ignores weights it did not ask for.
 
         Returns:
             ``log_probs`` ``[batch, vocab]`` (log-softmax over the target vocabulary), the new
-            state, and attention weights ``[batch, src_len]`` (None for attention-free models).
+            state, and attention weights ``[batch, src_len]`` (None for attention-free models,
+            and possibly when not asked for).
             ``log_probs`` is a new tensor the caller owns: search masks tokens in it in place.
         """
         ...

@@ -119,9 +119,14 @@ class CoverageDecoder(_RnnDecoderBase):
         )
 
     def forward(
-        self, tgt_embedded: Tensor, state: CoverageState, enc: EncoderOutput
+        self,
+        tgt_embedded: Tensor,
+        state: CoverageState,
+        enc: EncoderOutput,
+        need_weights: bool = True,
     ) -> tuple[Tensor, CoverageState, Tensor]:
-        """Decodes ``tgt_embedded`` ``[B, T, E]`` one step at a time.
+        """Decodes ``tgt_embedded`` ``[B, T, E]`` one step at a time (the weights feed the
+        coverage vector, so they are always computed and returned, whatever ``need_weights``).
 
         Returns:
             Outputs ``[B, T, H]``, the state after the last step, attention ``[B, T, S]``.

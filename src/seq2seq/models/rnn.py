@@ -368,9 +368,16 @@ class LuongDecoder(_RnnDecoderBase):
         return self._initial(enc, self.input_feeding)
 
     def forward(
-        self, tgt_embedded: Tensor, state: RnnDecoderState, enc: EncoderOutput
+        self,
+        tgt_embedded: Tensor,
+        state: RnnDecoderState,
+        enc: EncoderOutput,
+        need_weights: bool = True,
     ) -> tuple[Tensor, RnnDecoderState, Tensor | None]:
         """Decodes ``tgt_embedded`` ``[B, T, E]`` from ``state``.
+
+        ``need_weights`` is accepted for the decoder interface: an RNN decoder's attention
+        weights come with its context at no extra cost, so they are always returned.
 
         Returns:
             Outputs ``[B, T, H]``, the state after the last step, attention ``[B, T, S]`` or None.
@@ -417,9 +424,14 @@ class BahdanauDecoder(_RnnDecoderBase):
         return self._initial(enc, input_feed=False)
 
     def forward(
-        self, tgt_embedded: Tensor, state: RnnDecoderState, enc: EncoderOutput
+        self,
+        tgt_embedded: Tensor,
+        state: RnnDecoderState,
+        enc: EncoderOutput,
+        need_weights: bool = True,
     ) -> tuple[Tensor, RnnDecoderState, Tensor]:
-        """Same shapes as :meth:`LuongDecoder.forward`; always steps through time."""
+        """Same shapes and arguments as :meth:`LuongDecoder.forward`; always steps through
+        time."""
         outputs, weights = [], []
         for t in range(tgt_embedded.size(1)):
             query = state.hidden[-1][:, None]  # [B, 1, H]

@@ -342,22 +342,32 @@ class TransformerDecoder(nn.Module):
         )
 
     def forward(
-        self, tgt_embedded: Tensor, state: TransformerDecoderState, enc: EncoderOutput
-    ) -> tuple[Tensor, TransformerDecoderState, Tensor]:
+        self,
+        tgt_embedded: Tensor,
+        state: TransformerDecoderState,
+        enc: EncoderOutput,
+        need_weights: bool = True,
+    ) -> tuple[Tensor, TransformerDecoderState, Tensor | None]:
         """Decodes ``tgt_embedded`` ``[B, T, d]`` after the positions already in ``state``.
+
+        Args:
+            need_weights: Return the attention weights. Without them every cross-attention
+                is one fused ``scaled_dot_product_attention`` call; the last layer's weights
+                take a slower explicit path (~5% of an int8 greedy step, docs/benchmarks.md).
 
         Returns:
             Outputs ``[B, T, d]``, the state including these positions, and the last layer's
-            cross-attention averaged over heads ``[B, T, S]``.
+            cross-attention averaged over heads ``[B, T, S]`` (None without ``need_weights``).
         """
-        outputs, state, weights = self._run(tgt_embedded, state, enc, all_layers=False)
-        return outputs, state, weights[-1].mean(dim=1)
+        layers = "last" if need_weights else "none"
+        outputs, state, weights = self._run(tgt_embedded, state, enc, layers)
+        return outputs, state, weights[-1].mean(dim=1) if weights else None
 
     def attention_maps(
         self, tgt_embedded: Tensor, state: TransformerDecoderState, enc: EncoderOutput
     ) -> Tensor:
         """Cross-attention of every layer and head ``[layers, heads, B, T, S]``."""
-        _, _, weights = self._run(tgt_embedded, state, enc, all_layers=True)
+        _, _, weights = self._run(tgt_embedded, state, enc, "all")
         return torch.stack(weights).transpose(1, 2)
 
     def _run(
@@ -365,18 +375,19 @@ class TransformerDecoder(nn.Module):
         tgt_embedded: Tensor,
         state: TransformerDecoderState,
         enc: EncoderOutput,
-        all_layers: bool,
+        weights_of: str,
     ) -> tuple[Tensor, TransformerDecoderState, list[Tensor]]:
+        """The stack over new positions; cross-attention weights of ``weights_of`` layers
+        (``all``, ``last`` or ``none``)."""
         if state.prefix is not None:  # uncached: run the whole prefix again
-            return self._run_uncached(tgt_embedded, state, enc, all_layers)
+            return self._run_uncached(tgt_embedded, state, enc, weights_of)
         x = self.input(tgt_embedded, start=state.length)
         keys, values, weights = [], [], []
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
             past = (state.self_keys[i], state.self_values[i])
-            x, (k, v), w = layer(
-                x, past, state.memory[i], state.memory_mask, state.group, all_layers or i == last
-            )
+            need = weights_of == "all" or (weights_of == "last" and i == last)
+            x, (k, v), w = layer(x, past, state.memory[i], state.memory_mask, state.group, need)
             keys.append(k)
             values.append(v)
             if w is not None:
@@ -391,11 +402,11 @@ class TransformerDecoder(nn.Module):
         tgt_embedded: Tensor,
         state: TransformerDecoderState,
         enc: EncoderOutput,
-        all_layers: bool,
+        weights_of: str,
     ) -> tuple[Tensor, TransformerDecoderState, list[Tensor]]:
         assert state.prefix is not None
         prefix = torch.cat([state.prefix, tgt_embedded], dim=1)  # [B, t + T, d]
         empty = replace(state, prefix=None)
-        x, _, weights = self._run(prefix, empty, enc, all_layers)
+        x, _, weights = self._run(prefix, empty, enc, weights_of)
         new = tgt_embedded.size(1)
         return x[:, -new:], replace(state, prefix=prefix), [w[:, :, -new:] for w in weights]

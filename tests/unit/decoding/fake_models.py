@@ -69,8 +69,9 @@ class MarkovModel:
         return CounterState(zeros, zeros.clone())
 
     def decode_step(
-        self, prev_tokens: Tensor, state: CounterState, enc: EncoderOutput
+        self, prev_tokens: Tensor, state: CounterState, enc: EncoderOutput, attention: bool = True
     ) -> tuple[Tensor, CounterState, Tensor]:
+        """Returns its attention whether asked or not (search drops what it did not ask for)."""
         logits = (
             self.transition[prev_tokens]
             + enc.final_hidden[0] @ self.bias_proj
@@ -96,7 +97,7 @@ class TableModel:
         return CounterState(zeros, zeros.clone())
 
     def decode_step(
-        self, prev_tokens: Tensor, state: CounterState, enc: EncoderOutput
+        self, prev_tokens: Tensor, state: CounterState, enc: EncoderOutput, attention: bool = True
     ) -> tuple[Tensor, CounterState, None]:
         return self.log_table[prev_tokens], state.advance(prev_tokens), None
 

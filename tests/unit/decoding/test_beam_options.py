@@ -54,9 +54,11 @@ class CountingModel:
     def init_state(self, enc: EncoderOutput) -> CounterState:
         return self.model.init_state(enc)
 
-    def decode_step(self, prev: Tensor, state: CounterState, enc: EncoderOutput) -> Any:
+    def decode_step(
+        self, prev: Tensor, state: CounterState, enc: EncoderOutput, attention: bool = True
+    ) -> Any:
         self.calls += 1
-        return self.model.decode_step(prev, state, enc)
+        return self.model.decode_step(prev, state, enc, attention)
 
 
 class AttentionTableModel(TableModel):
@@ -68,7 +70,7 @@ class AttentionTableModel(TableModel):
         self.attention = torch.tensor(attention)  # [prev, src_len]
 
     def decode_step(
-        self, prev_tokens: Tensor, state: CounterState, enc: EncoderOutput
+        self, prev_tokens: Tensor, state: CounterState, enc: EncoderOutput, attention: bool = True
     ) -> tuple[Tensor, CounterState, Tensor]:
         log_probs, state, _ = super().decode_step(prev_tokens, state, enc)
         return log_probs, state, self.attention[prev_tokens]

@@ -192,9 +192,9 @@ class RowCounting:
     def init_state(self, enc: Any) -> Any:
         return self.model.init_state(enc)
 
-    def decode_step(self, prev_tokens: Tensor, state: Any, enc: Any) -> Any:
+    def decode_step(self, prev_tokens: Tensor, state: Any, enc: Any, attention: bool = True) -> Any:
         self.rows.append(prev_tokens.size(0))
-        return self.model.decode_step(prev_tokens, state, enc)
+        return self.model.decode_step(prev_tokens, state, enc, attention)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -242,3 +242,66 @@ def test_beam_search_drops_inputs_whose_beams_all_stopped(family: str) -> None:
         [alone] = beam(model, *unpadded(src, lengths, row), max_lengths[row : row + 1], beam_size=3)
         assert [h.tokens for h in hyps] == [h.tokens for h in alone]
         assert [h.score for h in hyps] == pytest.approx([h.score for h in alone], abs=1e-4)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_searching_without_attention_finds_the_same_outputs_and_keeps_none(
+    family: str, beam_size: int
+) -> None:
+    """``attention=False`` lets a Transformer skip its weights path; the outputs and scores
+    stay those of the search that keeps attention, and no hypothesis carries any."""
+    model = make_model(family, seed=0)
+    src, lengths = random_batch(seed=3)
+    with torch.no_grad():
+        if beam_size == 1:
+            kept = [[h] for h in greedy(model, src, lengths, MAX_LENGTHS)]
+            dropped = [
+                [h]
+                for h in greedy_search(
+                    model,
+                    src,
+                    lengths,
+                    bos_id=BOS,
+                    eos_id=EOS,
+                    max_lengths=MAX_LENGTHS,
+                    attention=False,
+                )
+            ]
+        else:
+            kept = beam(model, src, lengths, MAX_LENGTHS, beam_size=beam_size, n_best=2)
+            dropped = beam(
+                model, src, lengths, MAX_LENGTHS, beam_size=beam_size, n_best=2, attention=False
+            )
+    for want_row, got_row in zip(kept, dropped, strict=True):
+        for want, got in zip(want_row, got_row, strict=True):
+            assert got.tokens == want.tokens
+            assert got.score == pytest.approx(want.score, abs=1e-5)
+            assert got.attention is None
+            assert (want.attention is None) == (family == "gru>lstm-no-attention")
+
+
+def test_a_transformer_step_without_attention_returns_none_and_the_same_log_probs() -> None:
+    model = make_model("transformer", seed=0)
+    src, lengths = random_batch(seed=4)
+    prev = torch.full((src.size(0),), BOS)
+    with torch.no_grad():
+        enc = model.encode(src, lengths)
+        with_weights, _, attn = model.decode_step(prev, model.init_state(enc), enc)
+        without, _, none = model.decode_step(prev, model.init_state(enc), enc, attention=False)
+    assert attn is not None and attn.shape == src.shape
+    assert none is None
+    torch.testing.assert_close(without, with_weights, rtol=1e-5, atol=1e-5)
+
+
+def test_the_coverage_penalty_keeps_attention_even_when_not_asked_for() -> None:
+    model = make_model("gru-bahdanau", seed=1)
+    src, lengths = random_batch(seed=5)
+    with torch.no_grad():
+        asked = beam(model, src, lengths, MAX_LENGTHS, beam_size=3, coverage_penalty=0.4)
+        unasked = beam(
+            model, src, lengths, MAX_LENGTHS, beam_size=3, coverage_penalty=0.4, attention=False
+        )
+    for want, got in zip(asked, unasked, strict=True):
+        assert [h.tokens for h in got] == [h.tokens for h in want]
+        assert [h.score for h in got] == pytest.approx([h.score for h in want])

@@ -81,3 +81,19 @@ def test_search_values_out_of_range_are_refused_before_decoding() -> None:
     ]:
         with pytest.raises(InputError, match=f"search: {option}"):
             translator.translate(["un perro"], **{option: value})
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_candidates_carry_attention_only_when_asked_for(beam_size: int) -> None:
+    translator = tiny_translator(beam_size=beam_size)
+    plain = translator.translate(SOURCES)
+    with_attention = translator.translate(SOURCES, return_attention=True)
+    for without, with_ in zip(plain, with_attention, strict=True):
+        best, best_with = without.candidates[0], with_.candidates[0]
+        assert (best.text, best.score) == (best_with.text, best_with.score)
+        assert best.attention is None
+        assert best_with.attention is not None
+        assert best_with.attention.shape == (
+            len(best_with.token_log_probs),
+            len(with_.source_tokens) + 1,
+        )
