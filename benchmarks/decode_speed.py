@@ -18,6 +18,7 @@ Peers (Joey NMT, OpenNMT-py, CTranslate2 fp32/int8; greedy and beam 4) run throu
 its own briefly trained model of the same shape (forced length makes the weights irrelevant).
 
     .venv/bin/python benchmarks/decode_speed.py --beams 1,4,5
+    .venv/bin/python benchmarks/decode_speed.py --beams 1,4 --int8 --repeat 3   # medians
     .venv/bin/python benchmarks/decode_speed.py --n 64 --beams 1,4 --no-peers
     .venv/bin/python benchmarks/decode_speed.py --natural --model-dir runs/quality/x --no-peers
     .venv/bin/python benchmarks/decode_speed.py --models transformer --peer-systems ct2-fp32 \
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,6 +215,26 @@ def peer_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
+def median_rows(rounds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One row per system, model and beam: the first round's row with the median tokens/s
+    over the rounds (``runs`` lists them all; a row that failed in any round keeps its error).
+
+    Every system runs once per round, in the same order, so a noisy minute on a shared machine
+    hits one round of all systems rather than all rounds of one.
+    """
+    if len(rounds) == 1:
+        return rounds[0]
+    merged = []
+    for first, *others in zip(*rounds, strict=True):
+        rates = [row.get("tokens_per_s") for row in (first, *others)]
+        row = dict(first)
+        if all(rate is not None for rate in rates):
+            row["tokens_per_s"] = round(statistics.median(rates), 1)  # type: ignore[type-var]
+            row["runs"] = rates
+        merged.append(row)
+    return merged
+
+
 def add_comparisons(rows: list[dict[str, Any]]) -> None:
     """Ratios against CTranslate2 fp32 and OpenNMT-py of the same shape and beam."""
 
@@ -252,6 +274,8 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     )
     sentences = max((r.get("sentences", 0) for r in rows), default=0)
     print(f"- {sentences} test sentences, batches of {args.batch}, {mode}; tokens exclude EOS")
+    if args.repeat > 1:
+        print(f"- tokens/s: median of {args.repeat} rounds of every system (each run in the JSON)")
     labels = {r["model"].removesuffix(NO_CACHE) for r in rows}
     for model, description in common.MODEL_DESCRIPTIONS.items():
         if model in labels:
@@ -295,6 +319,9 @@ def parse_args() -> argparse.Namespace:
         help=f"comma list of the peers to run: {', '.join(PEER_SYSTEMS)}",
     )
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds of every system; tokens/s is the median"
+    )
     parser.add_argument("--peer-timeout", type=float, default=3600, help="seconds per peer run")
     parser.add_argument("--json", type=Path, help="save the rows here")
     args = parser.parse_args()
@@ -306,8 +333,8 @@ def parse_args() -> argparse.Namespace:
         )
     except ValueError as err:
         parser.error(str(err))
-    if args.force_len < 1 or args.n < 1 or args.batch < 1 or min(args.beams) < 1:
-        parser.error("--force-len, --n, --batch and every beam must be at least 1")
+    if min(args.force_len, args.n, args.batch, args.repeat, *args.beams) < 1:
+        parser.error("--force-len, --n, --batch, --repeat and every beam must be at least 1")
     args.peers = not (args.no_peers or args.natural or args.device == "cuda")
     return args
 
@@ -328,13 +355,19 @@ def main() -> None:
         precisions = [name for name in ("int8", "bf16") if getattr(args, name)]
         subjects = random_subjects(args.models, codec, device, args.seed, precisions)
     sources = [p.src for p in read_pairs(corpus_files("bible-en-es")["test"])[: args.n]]
-    rows = []
-    for beam in args.beams:
-        for subject in subjects:
-            rows.append(time_subject(subject, beam, codec, sources, args))
-            print(json.dumps(rows[-1]), flush=True)
-    if args.peers:
-        rows += peer_rows(args)
+    rounds = []
+    for number in range(args.repeat):
+        if args.repeat > 1:
+            print(f"round {number + 1} of {args.repeat}", flush=True)
+        rows = []
+        for beam in args.beams:
+            for subject in subjects:
+                rows.append(time_subject(subject, beam, codec, sources, args))
+                print(json.dumps(rows[-1]), flush=True)
+        if args.peers:
+            rows += peer_rows(args)
+        rounds.append(rows)
+    rows = median_rows(rounds)
     add_comparisons(rows)
     print_table(rows, args)
     command = common.command_line()
