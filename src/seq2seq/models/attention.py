@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seq2seq.models.dropout import dropout as apply_dropout
+from seq2seq.models.fast_math import tanh
 
 
 def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
@@ -99,7 +100,7 @@ class AdditiveScore(nn.Module):
 
     def forward(self, query: Tensor, proj_keys: Tensor) -> Tensor:
         q = self.query_proj(query)  # [B, T, A]
-        hidden = torch.tanh(q[:, :, None, :] + proj_keys[:, None, :, :])  # [B, T, S, A]
+        hidden = tanh(q[:, :, None, :] + proj_keys[:, None, :, :], overwrite=True)  # [B, T, S, A]
         return self.energy(hidden).squeeze(-1)  # [B, T, S]
 
 

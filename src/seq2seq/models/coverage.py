@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from seq2seq.models.attention import AdditiveScore, masked_softmax
 from seq2seq.models.contract import EncoderOutput
+from seq2seq.models.fast_math import tanh
 from seq2seq.models.rnn import Bridge, RnnDecoderState, _RnnDecoderBase
 
 
@@ -152,7 +153,8 @@ class CoverageDecoder(_RnnDecoderBase):
                 step_in = torch.cat([step_in, state.input_feed[:, None]], dim=-1)
             rnn_out, hidden, cell = self._run_rnn(step_in, state)
             context, attn = attend(rnn_out, state.proj_keys, enc.states, enc.mask, state.coverage)
-        out = self.dropout(torch.tanh(self.combine(torch.cat([context, rnn_out], dim=-1))))
+        combined = self.combine(torch.cat([context, rnn_out], dim=-1))
+        out = self.dropout(tanh(combined, overwrite=True))
         feed = out[:, 0] if self.input_feeding else None
         coverage = state.coverage + attn[:, 0].float()
         new_state = replace(state, hidden=hidden, cell=cell, input_feed=feed, coverage=coverage)

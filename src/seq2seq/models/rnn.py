@@ -23,6 +23,7 @@ from seq2seq.errors import Seq2SeqError
 from seq2seq.models.attention import Attention, MultiHeadAttention
 from seq2seq.models.contract import EncoderOutput, sentence_blocks
 from seq2seq.models.dropout import Dropout, dropout
+from seq2seq.models.fast_math import tanh
 from seq2seq.models.rnn_cells import cell_step
 
 RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -403,7 +404,7 @@ class LuongDecoder(_RnnDecoderBase):
         context, weights = self.attention(
             rnn_out, state.proj_keys, enc.states, enc.mask, group=state.group
         )
-        attentional = torch.tanh(self.combine(torch.cat([context, rnn_out], dim=-1)))
+        attentional = tanh(self.combine(torch.cat([context, rnn_out], dim=-1)), overwrite=True)
         return self.dropout(attentional), new_state, weights
 
 
@@ -441,7 +442,8 @@ class BahdanauDecoder(_RnnDecoderBase):
             step_in = torch.cat([tgt_embedded[:, t : t + 1], context], dim=-1)
             rnn_out, hidden, cell = self._run_rnn(step_in, state)
             state = replace(state, hidden=hidden, cell=cell, input_feed=None)
-            outputs.append(torch.tanh(self.combine(torch.cat([rnn_out, context], dim=-1))))
+            combined = self.combine(torch.cat([rnn_out, context], dim=-1))
+            outputs.append(tanh(combined, overwrite=True))
             weights.append(attn)
         return self.dropout(torch.cat(outputs, dim=1)), state, torch.cat(weights, dim=1)
 

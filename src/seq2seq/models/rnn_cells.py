@@ -31,6 +31,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from seq2seq.models.fast_math import tanh
+
 
 class CellProducts(nn.Module):
     """One RNN layer's input-to-hidden and hidden-to-hidden products as linear layers.
@@ -73,16 +75,16 @@ def cell_step(
         assert c is not None, "an LSTM layer steps with its cell state"
         gates = gi.add_(gh)
         i, f, g, o = gates.chunk(4, 1)
-        c = torch.addcmul(torch.sigmoid(f) * c, torch.sigmoid(i), torch.tanh(g))
-        return torch.sigmoid(o) * torch.tanh(c), c
+        c = torch.addcmul(torch.sigmoid(f) * c, torch.sigmoid(i), tanh(g, overwrite=True))
+        return torch.sigmoid(o) * tanh(c), c
     if mode == "GRU":
         i_r, i_z, i_n = gi.chunk(3, 1)
         h_r, h_z, h_n = gh.chunk(3, 1)
         r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
-        n = torch.tanh(torch.addcmul(i_n, r, h_n))
+        n = tanh(torch.addcmul(i_n, r, h_n), overwrite=True)
         return torch.addcmul(n, z, h - n), None
     summed = gi.add_(gh)
-    return (torch.tanh(summed) if mode == "RNN_TANH" else F.relu(summed)), None
+    return (tanh(summed, overwrite=True) if mode == "RNN_TANH" else F.relu(summed)), None
 
 
 RnnState = Tensor | tuple[Tensor, Tensor]
