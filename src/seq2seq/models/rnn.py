@@ -24,7 +24,7 @@ from seq2seq.models.attention import Attention, MultiHeadAttention
 from seq2seq.models.contract import EncoderOutput, sentence_blocks
 from seq2seq.models.dropout import Dropout, dropout
 from seq2seq.models.fast_math import tanh
-from seq2seq.models.rnn_cells import cell_step
+from seq2seq.models.rnn_cells import cast_state, cell_step
 
 RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -54,10 +54,7 @@ def call_rnn(
     copy's RNN that carries ``bf16_sequence`` (``rnn_cells.py``) runs other calls in bf16.
     """
     guard, x = rnn_autocast_guard(x)
-    if isinstance(state, tuple):
-        state = (state[0].to(x.dtype), state[1].to(x.dtype))
-    elif state is not None:
-        state = state.to(x.dtype)
+    state = cast_state(state, x.dtype)
     with guard:
         hooked = bool(rnn._forward_hooks or rnn._forward_pre_hooks)
         one_step = x.size(1) == 1 and state is not None

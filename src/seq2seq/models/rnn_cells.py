@@ -118,8 +118,8 @@ class Bf16Sequence:
         self, rnn: nn.RNNBase, x: Tensor, state: RnnState | None
     ) -> tuple[Tensor, RnnState]:
         """``rnn(x, state)`` in bf16: ``x [B, T, in]`` and ``state`` fp32, results fp32."""
-        out, final = self.module(rnn)(x.to(torch.bfloat16), _cast(state, torch.bfloat16))
-        return out.float(), _cast(final, torch.float32)
+        out, final = self.module(rnn)(x.to(torch.bfloat16), cast_state(state, torch.bfloat16))
+        return out.float(), cast_state(final, torch.float32)
 
 
 def _bf16_clone(rnn: nn.RNNBase) -> nn.RNNBase:
@@ -141,7 +141,8 @@ def _bf16_clone(rnn: nn.RNNBase) -> nn.RNNBase:
     return clone
 
 
-def _cast(state: RnnState | None, dtype: torch.dtype) -> RnnState | None:
+def cast_state(state: RnnState | None, dtype: torch.dtype) -> RnnState | None:
+    """An RNN state (a tensor, an LSTM's ``(hidden, cell)``, or None) in ``dtype``."""
     if isinstance(state, tuple):
         return state[0].to(dtype), state[1].to(dtype)
     return None if state is None else state.to(dtype)

@@ -130,13 +130,14 @@ class Seq2Seq(nn.Module):
         attention: bool = True,
     ) -> tuple[Tensor, DecoderState, Tensor | None]:
         """One search step: ``prev_tokens [B]`` -> log-probs ``[B, V]``, state, attn ``[B, S]``
-        (None unless ``attention``; a copy model computes it for its copy distribution)."""
+        (without ``attention`` a Transformer decoder skips its weights and returns None; a
+        copy model computes them for its copy distribution)."""
         embedded = self.embed_target(prev_tokens[:, None])  # [B, 1, E]
         need_weights = attention or self.pointer is not None
         outputs, state, attn = self.decoder(embedded, state, enc, need_weights=need_weights)
         scores = self.output_scores(outputs, attn, embedded, enc)[:, 0]  # [B, V] or [B, V + X]
         log_probs = scores if self.pointer is not None else torch.log_softmax(scores.float(), -1)
-        return log_probs, state, attn[:, 0] if attention and attn is not None else None
+        return log_probs, state, None if attn is None else attn[:, 0]
 
     def cross_attention_weights(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Tensor:
         """Teacher-forced attention of every decoder layer and head, for plots.

@@ -18,6 +18,7 @@ Pre-norm (``x + f(LN(x))``, plus a final LN) trains stably without careful warm-
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +33,8 @@ from seq2seq.models.attention import (
 from seq2seq.models.contract import EncoderOutput, sentence_blocks
 from seq2seq.models.dropout import Dropout
 from seq2seq.models.embeddings import PositionalInput
+
+WeightsOf = Literal["all", "last", "none"]  # decoder layers whose cross-attention is returned
 
 
 @dataclass(frozen=True)
@@ -359,7 +362,7 @@ class TransformerDecoder(nn.Module):
             Outputs ``[B, T, d]``, the state including these positions, and the last layer's
             cross-attention averaged over heads ``[B, T, S]`` (None without ``need_weights``).
         """
-        layers = "last" if need_weights else "none"
+        layers: WeightsOf = "last" if need_weights else "none"
         outputs, state, weights = self._run(tgt_embedded, state, enc, layers)
         return outputs, state, weights[-1].mean(dim=1) if weights else None
 
@@ -375,7 +378,7 @@ class TransformerDecoder(nn.Module):
         tgt_embedded: Tensor,
         state: TransformerDecoderState,
         enc: EncoderOutput,
-        weights_of: str,
+        weights_of: WeightsOf,
     ) -> tuple[Tensor, TransformerDecoderState, list[Tensor]]:
         """The stack over new positions; cross-attention weights of ``weights_of`` layers
         (``all``, ``last`` or ``none``)."""
@@ -402,7 +405,7 @@ class TransformerDecoder(nn.Module):
         tgt_embedded: Tensor,
         state: TransformerDecoderState,
         enc: EncoderOutput,
-        weights_of: str,
+        weights_of: WeightsOf,
     ) -> tuple[Tensor, TransformerDecoderState, list[Tensor]]:
         assert state.prefix is not None
         prefix = torch.cat([state.prefix, tgt_embedded], dim=1)  # [B, t + T, d]
