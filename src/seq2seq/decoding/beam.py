@@ -14,10 +14,11 @@ competing with the live beams for the ``beam_size`` places (as in GNMT and Tenso
 ``BeamSearchDecoder``). Candidates are ranked by ``log_prob / lp(length) + cp`` (see
 ``penalties.py``: the length normaliser ``none``/``average``/``gnmt`` and the coverage penalty,
 computed from the attention history the beams keep). Step rules (``rules.py``: minimum length,
-no repeated n-grams) forbid tokens before the candidates are ranked. Only each beam's
-``beam_size`` best tokens are candidates: the extensions of one beam share its length and
-coverage, so no other token of that beam could make a row's best ``beam_size``, and the
-ranking works on ``[batch, beam, beam]`` instead of vocabulary-wide tensors.
+no repeated n-grams) forbid tokens before the candidates are ranked. A row's ``beam_size``
+best extensions are chosen in one ``topk`` over a small candidate pool: the extensions of one
+beam share its log-prob, length and coverage, so their ranking follows the token log-prob, and
+only the ``beam_size`` vocabulary blocks whose best token ranks highest (over all of the row's
+beams) can hold them (:func:`_best_extensions`).
 
 Stopping rule: the search stops when every beam of every row is frozen, i.e. finished with EOS
 or cut at its row's maximum length; it never needs more than ``max(max_lengths)`` steps.
@@ -43,7 +44,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
-from seq2seq.decoding.best_tokens import row_top_k
+from seq2seq.decoding.best_tokens import BLOCK, MIN_BLOCKS
 from seq2seq.decoding.penalties import HypothesisScorer, extension_coverage, summed_attention
 from seq2seq.decoding.rules import StepRule, apply_rules
 from seq2seq.decoding.search import (
@@ -173,23 +174,13 @@ def beam_search(
         )
         if first and attn is not None:  # [batch, src_len] -> every beam's [batch * beam, ...]
             attn = attn.repeat_interleave(beam_size, 0)
-        step_log_probs, step_tokens = _expand(log_probs, frozen, eos_id)  # [rows, beam, k]
-        candidates = beams.log_probs.unsqueeze(-1) + step_log_probs
-        next_lengths = beams.lengths + ~frozen  # [rows, beam]
         coverage = _coverage_term(scorer, beams, attn, frozen, src_mask)  # [rows, beam] or 0
-        chosen = _top_k(
-            candidates, next_lengths, beam_size, length_penalty, scorer=scorer, coverage=coverage
-        )  # [rows, beam]: index into the row's beam * k extensions
-        flat_parents = (chosen // step_tokens.size(-1) + rows.unsqueeze(1) * beam_size).view(-1)
+        parents, tokens, token_log_probs, log_probs_after = _best_extensions(
+            log_probs, beams, frozen, scorer, coverage, eos_id
+        )  # [rows, beam] each
+        flat_parents = (parents + rows.unsqueeze(1) * beam_size).view(-1)
         beams = _advance(
-            beams,
-            candidates.view(rows.numel(), -1).gather(1, chosen),
-            step_log_probs.view(rows.numel(), -1).gather(1, chosen),
-            step_tokens.view(rows.numel(), -1).gather(1, chosen),
-            attn,
-            flat_parents,
-            frozen,
-            eos_id,
+            beams, log_probs_after, token_log_probs, tokens, attn, flat_parents, frozen, eos_id
         )
         if early_stopping:
             beams = _end_decided_rows(beams, scorer, n_best, max_lengths, src_mask)
@@ -267,67 +258,106 @@ def _initial_beams(
     )
 
 
-def _expand(log_probs: Tensor, frozen: Tensor, eos_id: int) -> tuple[Tensor, Tensor]:
-    """Each beam's ``k = beam`` best one-token extensions: the only ones that can be chosen.
+def _best_extensions(
+    log_probs: Tensor,
+    beams: _Beams,
+    frozen: Tensor,
+    scorer: HypothesisScorer,
+    coverage: Tensor | float,
+    eos_id: int,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Each row's ``beam`` best one-token extensions of its beams, ranked by
+    ``log_prob / lp(length) + cp`` (``penalties.py``).
 
-    All extensions of one beam share its length and coverage, so their ranking is their
-    token log-prob's; a row's ``beam`` best extensions therefore come from its beams' own
-    ``beam`` best tokens, and ranking ``[batch, beam, beam]`` candidates instead of
-    ``[batch, beam, vocab]`` gives the same choice.
-
-    Args:
-        log_probs: This step's log-probs ``[batch * beam, vocab]``, or ``[batch, vocab]`` on
-            the first step (one row per input, shared by its beams).
-        frozen: ``[batch, beam]`` beams that must not grow (finished or at max length).
-        eos_id: The token a frozen beam "extends" with, at cost 0.
-
-    Returns:
-        Token log-probs ``[batch, beam, k]`` and tokens ``[batch, beam, k]``.
-    """
-    batch, beam_size = frozen.shape
-    k = min(beam_size, log_probs.size(-1))
-    values, tokens = row_top_k(log_probs, k)  # [batch * (beam or 1), k]
-    values = values.view(batch, -1, k).expand(batch, beam_size, k)
-    tokens = tokens.view(batch, -1, k).expand(batch, beam_size, k)
-    # A frozen beam has a single free extension, so it survives unchanged and keeps competing.
-    carry = torch.full_like(values[0, 0], float("-inf"))  # [k]
-    carry[0] = 0.0
-    frozen = frozen.unsqueeze(-1)
-    return torch.where(frozen, carry, values), torch.where(frozen, eos_id, tokens)
-
-
-def _top_k(
-    candidates: Tensor,
-    next_lengths: Tensor,
-    beam_size: int,
-    alpha: float,
-    *,
-    scorer: HypothesisScorer | None = None,
-    coverage: Tensor | float = 0.0,
-) -> Tensor:
-    """Picks each row's ``beam_size`` best extensions among its ``beam * k`` candidates.
-
-    Candidates are ranked by ``log_prob / lp(length) + cp`` (``penalties.py``).
+    A live beam extends with any token; a frozen beam (finished, or at its row's maximum
+    length) has one extension, EOS at cost 0, which carries it unchanged so it keeps competing.
+    The ranking of a beam's extensions is increasing in the token's log-prob (all share the
+    beam's log-prob, length and coverage), so on a CPU the vocabulary is searched in blocks of
+    ``BLOCK`` columns (see ``best_tokens.py``): the block maxima are ranked as if they were
+    tokens, and only the ``beam`` best blocks of a row (plus a partial last block) can hold its
+    ``beam`` best extensions. One row then ranks ``beam * BLOCK`` candidates instead of
+    ``beam * vocab``, in one ``topk`` per row rather than one per beam.
 
     Args:
-        candidates: Cumulative log-probs of the extensions ``[batch, beam, k]``.
-        next_lengths: Length of each beam's extensions ``[batch, beam]``.
-        beam_size: How many to keep.
-        alpha: GNMT length-penalty alpha, used when no ``scorer`` is given.
-        scorer: How candidates are scored (default: GNMT length penalty with ``alpha``).
-        coverage: Coverage penalty of each beam's extensions ``[batch, beam]`` (all
-            extensions of a beam share this step's attention), or 0.
+        log_probs: This step's log-probs ``[rows * beam, vocab]``, or ``[rows, vocab]`` on the
+            first step (one row per input: only its beam 0 is live).
+        beams: The beams before this step.
+        frozen: ``[rows, beam]`` beams that must not grow.
+        scorer: How candidates are ranked.
+        coverage: Coverage penalty of each beam's extensions ``[rows, beam]`` (they share this
+            step's attention), or 0.
+        eos_id: The token a frozen beam "extends" with.
 
     Returns:
-        The chosen extensions, as indices into each row's flattened ``beam * k`` candidates
-        ``[batch, beam]``, best first.
+        Per row, best first, ``[rows, beam]`` each: the parent beam (index within the row), the
+        token, the token's log-prob (0 for a frozen beam's carry) and the extension's
+        cumulative log-prob. Slots a row cannot fill (fewer candidates than beams) get a -inf
+        log-prob and so stay empty.
     """
-    scorer = scorer or HypothesisScorer("gnmt", alpha)
-    batch = candidates.size(0)
+    rows, beam_size = frozen.shape
+    growing_beams, vocab = log_probs.size(0) // rows, log_probs.size(1)
+    by_beam = log_probs.view(rows, growing_beams, vocab)
+    cumulative = beams.log_probs[:, :growing_beams]  # [rows, g]
+    stuck = frozen[:, :growing_beams]
+    lengths = (beams.lengths + ~frozen)[:, :growing_beams]  # each beam's extensions' length
     if isinstance(coverage, Tensor):
-        coverage = coverage.unsqueeze(-1)  # [batch, beam, 1]
-    ranking = scorer.score(candidates, next_lengths.unsqueeze(-1), coverage)
-    return ranking.view(batch, -1).topk(beam_size, dim=-1).indices
+        coverage = coverage[:, :growing_beams]
+
+    def rank(token_log_probs: Tensor, parents: Tensor | None = None) -> Tensor:
+        """Scores of extensions ``[rows, n, m]``: ``m`` tokens of each of the beams
+        ``parents`` ``[rows, n]`` (None: of every beam, in order)."""
+
+        def of_parents(values: Tensor) -> Tensor:  # [rows, g] -> [rows, n, 1]
+            return (values if parents is None else values.gather(1, parents)).unsqueeze(-1)
+
+        cover = of_parents(coverage) if isinstance(coverage, Tensor) else coverage
+        return scorer.score(of_parents(growing) + token_log_probs, of_parents(lengths), cover)
+
+    growing = cumulative.masked_fill(stuck, float("-inf"))  # frozen beams do not extend
+    beam_ids = torch.arange(growing_beams, device=log_probs.device)
+    # The candidate pool: ranking scores, token log-probs and flat ids (parent * vocab + token).
+    scores, token_lps, flat = [], [], []
+    whole = vocab - vocab % BLOCK
+    blocks = whole // BLOCK
+    if log_probs.device.type == "cpu" and blocks >= max(MIN_BLOCKS, 4 * beam_size):
+        by_block = by_beam[:, :, :whole].reshape(rows, growing_beams * blocks, BLOCK)
+        block_best = rank(by_block.amax(-1).view(rows, growing_beams, blocks))
+        best = block_best.view(rows, -1).topk(beam_size, dim=-1).indices  # [rows, beam] blocks
+        values = by_block.gather(1, best.unsqueeze(-1).expand(-1, -1, BLOCK))  # [rows, beam, B]
+        parents = best // blocks
+        scores.append(rank(values, parents).view(rows, -1))
+        token_lps.append(values.view(rows, -1))
+        starts = parents * vocab + (best % blocks) * BLOCK
+        flat.append((starts.unsqueeze(-1) + torch.arange(BLOCK, device=best.device)).view(rows, -1))
+        if whole < vocab:  # the partial last block of every beam is always a candidate
+            tail = by_beam[:, :, whole:]
+            scores.append(rank(tail).view(rows, -1))
+            token_lps.append(tail.reshape(rows, -1))
+            columns = torch.arange(whole, vocab, device=best.device)
+            flat.append((beam_ids.unsqueeze(1) * vocab + columns).view(1, -1).expand(rows, -1))
+    else:
+        scores.append(rank(by_beam).view(rows, -1))
+        token_lps.append(by_beam.reshape(rows, -1))
+        flat.append(torch.arange(growing_beams * vocab, device=log_probs.device).expand(rows, -1))
+    carried = cumulative.masked_fill(~stuck, float("-inf"))  # a frozen beam's one extension
+    carry_start = sum(part.size(1) for part in scores)
+    scores.append(scorer.score(carried, lengths, coverage))
+    token_lps.append(torch.zeros_like(carried))
+    flat.append((beam_ids * vocab + eos_id).expand(rows, -1))
+    missing = beam_size - carry_start - growing_beams  # a tiny vocabulary: pad with empty slots
+    if missing > 0:
+        scores.append(carried.new_full((rows, missing), float("-inf")))
+        token_lps.append(carried.new_full((rows, missing), float("-inf")))
+        flat.append(beam_ids.new_full((rows, missing), eos_id))
+    chosen = torch.cat(scores, 1).topk(beam_size, dim=-1).indices  # [rows, beam]
+    token_log_probs = torch.cat(token_lps, 1).gather(1, chosen)
+    flat_ids = torch.cat(flat, 1).gather(1, chosen)
+    parents, tokens = flat_ids // vocab, flat_ids % vocab
+    is_carry = (chosen >= carry_start) & (chosen < carry_start + growing_beams)
+    log_probs_after = torch.where(
+        is_carry, carried.gather(1, parents), growing.gather(1, parents) + token_log_probs
+    )
+    return parents, tokens, token_log_probs, log_probs_after
 
 
 def _coverage_term(

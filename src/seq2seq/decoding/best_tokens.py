@@ -1,14 +1,13 @@
-"""Exact arg-max and top-k over a vocabulary, in blocks.
+"""Exact arg-max over a vocabulary, in blocks.
 
 Why: on CPU, PyTorch's reductions that return indices (``max(dim)``, ``topk``) run one row
 element by element (~1 ns per element: 0.5-2 ms a search step over an 8k vocabulary at
-batch 32-128), while ``amax`` is vectorized. Both functions here take the maximum of every
-block of ``BLOCK`` columns with ``amax`` first, then run the index-returning reduction over the
-few blocks that can hold the answer: the ``k`` largest entries of a row all lie in the ``k``
-blocks with the largest maxima (or in the partial block at the end, always searched). The
-values are exactly those of ``max``/``topk``; so are the indices, except that among equal
-values ``topk`` promises no order (``row_max`` returns the first, as ``max`` does). On a GPU
-the one-kernel ``max``/``topk`` is used as is.
+batch 32-128), while ``amax`` is vectorized. :func:`row_max` takes the maximum of every block
+of ``BLOCK`` columns with ``amax`` first, then runs the index-returning reduction over the one
+block that holds the answer (or the partial block at the end). Values and indices are exactly
+those of ``max`` (the first column holding a row's maximum). Beam search ranks the same blocks
+to find each row's best extensions (``beam._best_extensions``). On a GPU the one-kernel
+``max`` is used as is.
 """
 
 from __future__ import annotations
@@ -36,25 +35,3 @@ def row_max(scores: Tensor) -> tuple[Tensor, Tensor]:
     columns = (starts[:, None] + offsets).clamp_(max=width - 1)  # [rows, BLOCK]
     values, within = scores.gather(1, columns).max(dim=-1)
     return values, columns.gather(1, within[:, None]).squeeze(1)
-
-
-def row_top_k(scores: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """``scores.topk(k, dim=-1)`` of ``[rows, vocab]``: ``(values [rows, k], indices [rows,
-    k])``, largest first, ``k`` distinct columns per row."""
-    rows, width = scores.shape
-    whole = width - width % BLOCK
-    blocks = whole // BLOCK
-    if blocks < max(MIN_BLOCKS, 4 * k) or scores.device.type != "cpu":
-        values, indices = scores.topk(k, dim=-1)
-        return values, indices
-    by_block = scores[:, :whole].reshape(rows, blocks, BLOCK)
-    best = by_block.amax(-1).topk(k, dim=-1).indices  # [rows, k] blocks
-    candidates = by_block.gather(1, best[:, :, None].expand(rows, k, BLOCK)).view(rows, -1)
-    offsets = torch.arange(BLOCK, device=scores.device)
-    columns = (best[:, :, None] * BLOCK + offsets).view(rows, -1)  # [rows, k * BLOCK]
-    if whole < width:  # the partial block is always a candidate
-        candidates = torch.cat([candidates, scores[:, whole:]], dim=1)
-        tail = torch.arange(whole, width, device=scores.device)
-        columns = torch.cat([columns, tail.expand(rows, -1)], dim=1)
-    values, at = candidates.topk(k, dim=-1)
-    return values, columns.gather(1, at)

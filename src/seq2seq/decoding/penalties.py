@@ -70,6 +70,16 @@ def length_normaliser(length: Tensor, kind: str, alpha: float) -> Tensor:
     return gnmt_length_penalty(length, alpha)
 
 
+def length_normaliser_of(length: int, kind: str, alpha: float) -> float:
+    """:func:`length_normaliser` of one length, in plain Python: scoring a finished
+    hypothesis needs no tensor (building one costs more than the arithmetic)."""
+    if kind == "none":
+        return 1.0
+    if kind == "average":
+        return float(max(length, 1))
+    return float(gnmt_length_penalty(length, alpha))
+
+
 def coverage_penalty(coverage: Tensor, src_mask: Tensor, beta: float) -> Tensor:
     """GNMT coverage penalty ``beta * sum_j log(min(coverage_j, 1))`` (Wu et al. 2016, eq. 14).
 
@@ -155,7 +165,8 @@ class HypothesisScorer:
             coverage = attention.sum(0)  # [src_len]
             all_real = torch.ones_like(coverage, dtype=torch.bool)
             term = float(coverage_penalty(coverage, all_real, self.beta))
-        return log_prob / float(self.normaliser(torch.tensor(length, dtype=torch.float64))) + term
+        normaliser = length_normaliser_of(length, self.length_penalty_type, self.alpha)
+        return log_prob / normaliser + term
 
 
 def summed_attention(attention: Tensor, lengths: Tensor) -> Tensor:

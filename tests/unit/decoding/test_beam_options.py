@@ -294,6 +294,17 @@ def test_average_score_is_mean_token_log_prob_and_gnmt_keeps_todays_scores() -> 
         assert hyp.score == pytest.approx(hyp.log_prob / lp, abs=1e-5)
 
 
+@pytest.mark.parametrize("kind", LENGTH_PENALTY_TYPES)
+def test_a_finished_hypothesis_scores_as_the_beams_were_ranked(kind: str) -> None:
+    """``score_one`` (plain Python, for returned hypotheses) agrees with the tensor ``score``
+    search ranks by, for every length-penalty type and length, 0 included."""
+    scorer = HypothesisScorer(kind, 0.7)
+    lengths = torch.arange(6)
+    ranked = scorer.score(torch.full((6,), -2.5), lengths, 0.0)
+    one_by_one = [scorer.score_one(-2.5, length, None) for length in lengths.tolist()]
+    assert one_by_one == pytest.approx(ranked.tolist(), rel=1e-6)
+
+
 def test_coverage_penalty_formula() -> None:
     coverage = torch.tensor([[2.0, 0.5, 0.0], [1.0, 1.0, 0.3]])  # [rows, src_len]
     mask = torch.tensor([[True, True, True], [True, True, False]])
