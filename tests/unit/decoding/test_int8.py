@@ -7,7 +7,8 @@ import torch
 from tiny_translator import SOURCES, tiny_translator
 from torch import nn
 
-from seq2seq.decoding.quantize import int8_copy
+from seq2seq.decoding import quantize
+from seq2seq.decoding.quantize import ONEDNN_FROM_ROWS, WIDE_FROM, WideInt8Linear, int8_copy
 from seq2seq.device import resolve_precision
 from seq2seq.errors import ConfigError
 
@@ -52,3 +53,76 @@ def test_translate_in_int8_reuses_one_copy_and_keeps_the_order() -> None:
 def test_int8_on_a_gpu_is_a_config_error_naming_the_key() -> None:
     with pytest.raises(ConfigError, match=r"search.precision: 'int8' .* CPU only"):
         resolve_precision("int8", torch.device("cuda"), key="search.precision")
+
+
+class Vocabulary(nn.Module):
+    """A hidden layer and an output layer over a vocabulary wide enough for two kernels."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hidden = nn.Linear(16, 32)
+        self.generator = nn.Linear(32, WIDE_FROM + 7)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.generator(self.hidden(x))
+
+
+@pytest.mark.skipif(
+    "onednn" not in torch.backends.quantized.supported_engines, reason="no oneDNN int8 engine"
+)
+@pytest.mark.parametrize("rows", [1, ONEDNN_FROM_ROWS - 1, ONEDNN_FROM_ROWS, 64])
+def test_a_wide_layer_gives_the_same_outputs_with_either_kernel(
+    rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where oneDNN's int8 kernel helps, a layer of at least WIDE_FROM outputs keeps both
+    packings and picks by rows; either way its outputs are the default kernel's (up to float
+    rounding) and close to fp32. Narrower layers stay plain int8 layers."""
+    monkeypatch.setattr(quantize, "onednn_int8_helps", lambda: True)
+    torch.manual_seed(0)
+    model = Vocabulary().eval()
+    engine = torch.backends.quantized.engine
+    wide, plain = int8_copy(model), int8_copy_without_onednn(model, monkeypatch)
+    assert torch.backends.quantized.engine == engine  # the global setting is restored
+    assert isinstance(wide.generator, WideInt8Linear)
+    assert not isinstance(wide.hidden, WideInt8Linear)
+    x = torch.randn(rows, 16)
+    with torch.no_grad():
+        got, want, exact = wide(x), plain(x), model(x)
+    assert torch.allclose(got, want, atol=1e-5)
+    assert (got - exact).abs().max() < 0.05
+    calls = []
+    for name in ("few_rows", "many_rows"):
+        getattr(wide.generator, name).register_forward_hook(lambda *_, n=name: calls.append(n))
+    with torch.no_grad():
+        wide(x)
+    assert calls == ["many_rows" if rows >= ONEDNN_FROM_ROWS else "few_rows"]
+
+
+def int8_copy_without_onednn(model: nn.Module, monkeypatch: pytest.MonkeyPatch) -> nn.Module:
+    with monkeypatch.context() as patch:
+        patch.setattr(quantize, "onednn_int8_helps", lambda: False)
+        copy = int8_copy(model)
+    assert not any(isinstance(m, WideInt8Linear) for m in copy.modules())
+    return copy
+
+
+def test_a_wide_output_layer_translates_like_the_default_kernel(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With oneDNN's kernel for the output layer (here every layer counts as wide), int8
+    greedy and beam search (4 sources x 4 beams = 16 rows) find the translations fbgemm's
+    kernel alone finds."""
+    if "onednn" not in torch.backends.quantized.supported_engines:
+        pytest.skip("no oneDNN int8 engine")
+    monkeypatch.setattr(quantize, "WIDE_FROM", 1)
+    found = {}
+    for helps in (False, True):
+        monkeypatch.setattr(quantize, "onednn_int8_helps", lambda helps=helps: helps)
+        translator = tiny_translator(precision="int8")
+        found[helps] = [
+            [t.text for t in translator.translate(SOURCES, beam_size=beam, n_best=1)]
+            for beam in (1, 4)
+        ]
+        wide = [m for m in translator._int8_model.modules() if isinstance(m, WideInt8Linear)]
+        assert bool(wide) == helps
+    assert found[True] == found[False]
