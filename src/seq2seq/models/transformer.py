@@ -28,7 +28,6 @@ from seq2seq.models.attention import (
     MultiHeadAttention,
     dot_product_attention,
     merge_heads,
-    split_heads,
 )
 from seq2seq.models.contract import EncoderOutput, sentence_blocks
 from seq2seq.models.dropout import Dropout
@@ -81,7 +80,10 @@ class SelfAttention(nn.Module):
         Returns:
             ``[B, T, d]`` and the keys/values of all positions seen ``[B, heads, t + T, d_head]``.
         """
-        q, k, v = (split_heads(part, self.heads) for part in self.qkv_proj(x).chunk(3, dim=-1))
+        batch, length, _ = x.shape
+        # [B, T, 3 * d] -> three [B, heads, T, d_head] views: one reshape, no copy per part.
+        qkv = self.qkv_proj(x).view(batch, length, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
         mask = None if key_mask is None else key_mask[:, None, None, :]
         if past is not None and past[0].size(2) > 0:
             k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
