@@ -7,7 +7,9 @@ The rows are the shapes of the benchmark models' decoder layers at batch 32 (gre
 - ``fp32 oneDNN``: oneDNN on a weight packed once (fp32 search, the output layer);
 - ``bf16 oneDNN``: oneDNN on a bf16 weight packed once, the input cast to bf16 and the fp32
   bias added to the product (bf16 search, ``decoding/packed.py``);
-- ``int8``: PyTorch's dynamically quantized linear layer (int8 search, ``quantize.py``).
+- ``int8``: PyTorch's dynamically quantized linear layer as int8 search runs it
+  (``quantize.py``: fbgemm's kernel, and oneDNN's too for wide layers from 16 rows on where the
+  CPU has AVX-512-VNNI); ``int8 fbgemm`` and ``int8 onednn``: each kernel alone.
 
 Every figure is the best of 5 rounds of ``--calls`` calls on one thread, data hot in cache, so
 it shows the kernels' own speed; ``step_profile.py`` shows them in place.
@@ -18,8 +20,8 @@ it shows the kernels' own speed; ``step_profile.py`` shows them in place.
 from __future__ import annotations
 
 import argparse
+import copy
 import time
-import warnings
 from collections.abc import Callable
 from functools import partial
 
@@ -27,7 +29,7 @@ import torch
 from torch import nn
 
 from seq2seq.decoding.packed import PackedLinear, packing_available
-from seq2seq.decoding.quantize import int8_copy
+from seq2seq.decoding.quantize import int8_copy, quantize_linears, quantized_engine
 
 SHAPES = [  # rows, in, out
     (32, 256, 768),
@@ -38,6 +40,8 @@ SHAPES = [  # rows, in, out
     (32, 256, 8002),
     (128, 256, 1024),
     (128, 256, 8002),
+    (1, 256, 8002),  # one sentence, greedy: below the rows where oneDNN's int8 kernel pays
+    (16, 256, 8002),
 ]
 
 
@@ -60,16 +64,19 @@ def forms(linear: nn.Linear) -> dict[str, Callable[[torch.Tensor], torch.Tensor]
     fp32.onednn = False
     onednn = PackedLinear(linear)
     onednn.onednn = True
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        int8 = int8_copy(nn.Sequential(linear))
+    int8 = {"int8": int8_copy(nn.Sequential(linear))}  # what search.precision: int8 runs
+    for engine in ("fbgemm", "onednn"):  # each int8 kernel alone
+        int8[f"int8 {engine}"] = None
+        if engine in torch.backends.quantized.supported_engines:
+            with quantized_engine(engine):
+                int8[f"int8 {engine}"] = quantize_linears(nn.Sequential(copy.deepcopy(linear)))
     return {
         "fp32 addmm": fp32,
         "fp32 oneDNN": onednn if packing_available() else None,
         "bf16 oneDNN": PackedLinear(linear, torch.bfloat16)
         if packing_available(torch.bfloat16)
         else None,
-        "int8": int8,
+        **int8,
     }
 
 

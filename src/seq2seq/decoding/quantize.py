@@ -94,8 +94,8 @@ def int8_copy(model: nn.Module) -> nn.Module:
         with quantized_engine("onednn"):  # a layer alone is no parent: wrap it to swap it
             for name in wide:
                 alone = nn.Sequential(copy.deepcopy(clone.get_submodule(name)))
-                many_rows[name] = _quantized(alone)[0]
-    _quantized(clone)
+                many_rows[name] = quantize_linears(alone)[0]
+    quantize_linears(clone)
     for name, layer in many_rows.items():
         parent, _, attribute = name.rpartition(".")
         owner = clone.get_submodule(parent)
@@ -103,7 +103,7 @@ def int8_copy(model: nn.Module) -> nn.Module:
     return clone.eval()
 
 
-def _quantized(module: nn.Module) -> nn.Module:
+def quantize_linears(module: nn.Module) -> nn.Module:
     """``module`` with its ``nn.Linear`` children, at any depth, replaced in place by
     dynamically quantized ones: per-channel int8 weights, packed for the current engine."""
     quantization = torch.ao.quantization
