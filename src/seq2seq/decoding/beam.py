@@ -295,6 +295,7 @@ def _best_extensions(
         log-prob and so stay empty.
     """
     rows, beam_size = frozen.shape
+    # g = growing_beams: the beams with log-probs this step (1 on the first step).
     growing_beams, vocab = log_probs.size(0) // rows, log_probs.size(1)
     by_beam = log_probs.view(rows, growing_beams, vocab)
     cumulative = beams.log_probs[:, :growing_beams]  # [rows, g]
