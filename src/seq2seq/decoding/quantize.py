@@ -41,8 +41,9 @@ ONEDNN_FROM_ROWS = 16  # rows from which that kernel is the faster one (measured
 
 
 class WideInt8Linear(nn.Module):
-    """An int8 layer with many outputs, packed for two kernels: fbgemm's (the default engine)
-    for a few rows, oneDNN's from ``ONEDNN_FROM_ROWS`` rows on (module docstring).
+    """An int8 layer with many outputs, packed for two kernels: fbgemm's (which the default
+    engine, ``x86``, runs) for a few rows, oneDNN's from ``ONEDNN_FROM_ROWS`` rows on (module
+    docstring).
 
     Args:
         few_rows: The layer quantized under the default engine.
