@@ -17,6 +17,10 @@ fbgemm's from 16 rows on (a 256x8002 layer at 128 rows: 2.0 -> 1.6 ms), and slow
 (1 row: 64 -> 96 us). :class:`WideInt8Linear` picks per call by the number of rows; both
 kernels give the same outputs up to float rounding (~5e-7).
 
+Each quantized layer is an :class:`Int8Linear`: it calls the int8 kernel directly. PyTorch's own
+dynamically quantized module wraps that call in attribute lookups and a dtype cast that cost
+~6 us a call, and a Transformer search step makes 19 such calls (~5% of an int8 greedy step).
+
 PyTorch marks ``torch.ao.quantization`` deprecated in favour of torchao, whose replacement
 targets ``torch.compile``; the eager fbgemm path used here is what is fast without compiling,
 and it is present in every torch this package supports.
@@ -38,6 +42,30 @@ from seq2seq.models.rnn_cells import attach_bf16_sequences, attach_cell_products
 
 WIDE_FROM = 4096  # output features from which a layer also gets oneDNN's int8 kernel
 ONEDNN_FROM_ROWS = 16  # rows from which that kernel is the faster one (measured, AVX-512-VNNI)
+
+
+class Int8Linear(nn.Module):
+    """A linear layer with per-channel int8 weights, quantizing its input on every call.
+
+    Holds the weights as PyTorch's dynamic quantization packed them (for the engine current
+    when it did) and runs ``quantized::linear_dynamic`` on them, as ``torch.ao``'s dynamic
+    ``Linear`` does, without its per-call overhead (module docstring).
+
+    Args:
+        quantized: A layer made by ``torch.ao.quantization.quantize_dynamic`` (int8 weights).
+    """
+
+    def __init__(self, quantized: nn.Module) -> None:
+        super().__init__()
+        self.in_features, self.out_features = quantized.in_features, quantized.out_features
+        self.packed = quantized._packed_params._packed_params  # the kernel's packed weights
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x [..., in] -> [..., out]`` (float32)."""
+        return torch.ops.quantized.linear_dynamic(x, self.packed, reduce_range=True)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, int8"
 
 
 class WideInt8Linear(nn.Module):
@@ -106,17 +134,23 @@ def int8_copy(model: nn.Module) -> nn.Module:
 
 def quantize_linears(module: nn.Module) -> nn.Module:
     """``module`` with its ``nn.Linear`` children, at any depth, replaced in place by
-    dynamically quantized ones: per-channel int8 weights, packed for the current engine."""
+    :class:`Int8Linear` layers: per-channel int8 weights, packed for the current engine."""
     quantization = torch.ao.quantization
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # see the module docstring
         warnings.filterwarnings("ignore", "torch.quantize_per", UserWarning)
-        return quantization.quantize_dynamic(
+        quantization.quantize_dynamic(
             module,
             {nn.Linear: quantization.per_channel_dynamic_qconfig},
             dtype=torch.qint8,
             inplace=True,
         )
+    quantized_kind = torch.ao.nn.quantized.dynamic.Linear
+    for name, layer in list(module.named_modules()):
+        if isinstance(layer, quantized_kind):
+            parent, _, attribute = name.rpartition(".")
+            setattr(module.get_submodule(parent), attribute, Int8Linear(layer))
+    return module
 
 
 @contextmanager

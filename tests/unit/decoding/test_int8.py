@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from tiny_translator import SOURCES, tiny_translator
 from torch import nn
 
 from seq2seq.decoding import quantize
-from seq2seq.decoding.quantize import ONEDNN_FROM_ROWS, WIDE_FROM, WideInt8Linear, int8_copy
+from seq2seq.decoding.quantize import (
+    ONEDNN_FROM_ROWS,
+    WIDE_FROM,
+    Int8Linear,
+    WideInt8Linear,
+    int8_copy,
+)
 from seq2seq.device import resolve_precision
 from seq2seq.errors import ConfigError
 
@@ -18,8 +26,7 @@ def test_the_copy_has_int8_linear_layers_and_the_model_keeps_fp32() -> None:
     model = translator.model
     before = {name: p.clone() for name, p in model.state_dict().items()}
     quantized = int8_copy(model)
-    linear_kinds = {type(m).__module__ for m in quantized.modules() if "Linear" in type(m).__name__}
-    assert any("quantized" in kind for kind in linear_kinds)
+    assert any(isinstance(m, Int8Linear) for m in quantized.modules())
     assert all(type(m) is not nn.Linear for m in quantized.modules())
     assert any(type(m) is nn.Linear for m in model.modules())
     for name, tensor in model.state_dict().items():
@@ -126,3 +133,28 @@ def test_a_wide_output_layer_translates_like_the_default_kernel(
         wide = [m for m in translator._int8_model.modules() if isinstance(m, WideInt8Linear)]
         assert bool(wide) == helps
     assert found[True] == found[False]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore:torch.quantize_per:UserWarning")
+@pytest.mark.parametrize("shape", [(5, 16), (3, 4, 16)])
+def test_an_int8_layer_computes_what_torchs_quantized_layer_computes(
+    shape: tuple[int, ...],
+) -> None:
+    """Int8Linear runs the kernel on the weights torch.ao packed, without its module: the
+    outputs are torch's dynamically quantized layer's exactly, and close to fp32."""
+    torch.manual_seed(0)
+    linear = nn.Linear(16, 24)
+    theirs = torch.ao.quantization.quantize_dynamic(
+        nn.Sequential(copy.deepcopy(linear)),
+        {nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig},
+        dtype=torch.qint8,
+    )[0]
+    ours = quantize.quantize_linears(nn.Sequential(copy.deepcopy(linear)))[0]
+    assert isinstance(ours, Int8Linear)
+    assert (ours.in_features, ours.out_features) == (16, 24)
+    x = torch.randn(*shape)
+    with torch.no_grad():
+        got = ours(x)
+        assert got.shape == (*shape[:-1], 24)
+        assert torch.equal(got, theirs(x))
+        assert (got - linear(x)).abs().max() < 0.05
