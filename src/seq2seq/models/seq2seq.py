@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import torch
 from torch import Tensor, nn
 
 from seq2seq.models.contract import DecoderState, EncoderOutput
 from seq2seq.models.coverage import CoverageDecoder
 from seq2seq.models.dropout import Dropout
+from seq2seq.models.fast_math import log_softmax
 from seq2seq.models.pointer import PointerGenerator
 from seq2seq.models.rnn import RnnDecoder, RnnEncoder
 from seq2seq.models.transformer import TransformerDecoder, TransformerEncoder
@@ -136,8 +136,9 @@ class Seq2Seq(nn.Module):
         need_weights = attention or self.pointer is not None
         outputs, state, attn = self.decoder(embedded, state, enc, need_weights=need_weights)
         scores = self.output_scores(outputs, attn, embedded, enc)[:, 0]  # [B, V] or [B, V + X]
-        log_probs = scores if self.pointer is not None else torch.log_softmax(scores.float(), -1)
-        return log_probs, state, None if attn is None else attn[:, 0]
+        if self.pointer is None:  # the scores are this step's own: normalise them in place
+            scores = log_softmax(scores, overwrite=True)
+        return scores, state, None if attn is None else attn[:, 0]
 
     def cross_attention_weights(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Tensor:
         """Teacher-forced attention of every decoder layer and head, for plots.

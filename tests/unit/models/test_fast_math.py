@@ -1,11 +1,12 @@
-"""``fast_math.tanh``: torch's tanh to float32 rounding when decoding, torch's own tanh (and
-its gradient) when training."""
+"""``fast_math``: ``tanh`` is torch's tanh to float32 rounding when decoding and torch's own tanh
+(and its gradient) when training; ``log_softmax`` overwrites only what it is allowed to."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from seq2seq.models.fast_math import tanh
+from seq2seq.models.fast_math import log_softmax, tanh
 
 
 def test_without_gradients_it_is_tanh_to_within_float32_rounding() -> None:
@@ -35,3 +36,28 @@ def test_with_gradients_it_is_torch_tanh_and_differentiable() -> None:
     y.sum().backward()
     assert x.grad is not None
     torch.testing.assert_close(x.grad, 1 - torch.tanh(x.detach()) ** 2)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_log_softmax_overwrites_float32_scores_only_when_asked(dtype: torch.dtype) -> None:
+    scores = (torch.randn(3, 50) * 4).to(dtype)
+    kept = scores.clone()
+    want = torch.log_softmax(scores.float(), -1)
+    with torch.no_grad():
+        fresh = log_softmax(scores)
+        assert torch.equal(scores, kept)
+        overwritten = log_softmax(scores, overwrite=True)
+    assert fresh.dtype == overwritten.dtype == torch.float32
+    torch.testing.assert_close(fresh, want, rtol=0, atol=0)
+    torch.testing.assert_close(overwritten, want, rtol=0, atol=0)
+    # float32 scores become the log-probs; bf16 ones are left alone (the float32 copy is new)
+    assert (overwritten.data_ptr() == scores.data_ptr()) == (dtype == torch.float32)
+    assert torch.equal(scores, kept) == (dtype == torch.bfloat16)
+
+
+def test_log_softmax_with_gradients_leaves_the_scores_and_is_differentiable() -> None:
+    scores = torch.randn(2, 7, requires_grad=True)
+    out = log_softmax(scores, overwrite=True)
+    assert out.data_ptr() != scores.data_ptr()
+    out[:, 0].sum().backward()
+    assert scores.grad is not None
