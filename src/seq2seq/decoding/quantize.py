@@ -19,7 +19,7 @@ kernels give the same outputs up to float rounding (~5e-7).
 
 Each quantized layer is an :class:`Int8Linear`: it calls the int8 kernel directly. PyTorch's own
 dynamically quantized module wraps that call in attribute lookups and a dtype cast that cost
-~6 us a call, and a Transformer search step makes 19 such calls (~5% of an int8 greedy step).
+~6 us a call, and a Transformer search step makes 19 such calls (~2% of an int8 greedy step).
 
 PyTorch marks ``torch.ao.quantization`` deprecated in favour of torchao, whose replacement
 targets ``torch.compile``; the eager fbgemm path used here is what is fast without compiling,

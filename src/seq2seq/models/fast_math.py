@@ -10,8 +10,9 @@ over every source position), so in int8 beam search it was ~6% of a step. Withou
 
 A search step normalises ``[rows, vocab]`` scores (1 MB at 32 rows and 8k words) that nothing
 reads afterwards; :func:`log_softmax` writes the log-probs over them instead of into a fresh
-buffer. With two decoding workers sharing the caches that was +4-6% int8 Transformer greedy
-speed (docs/benchmarks.md), the same arithmetic.
+buffer: the same arithmetic, with one vocabulary-wide buffer fewer per step for the two
+decoding workers' shared caches (+1% to +6% int8 Transformer greedy speed in three
+alternating-run comparisons, docs/benchmarks.md).
 """
 
 from __future__ import annotations
