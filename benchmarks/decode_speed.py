@@ -235,21 +235,49 @@ def median_rows(rounds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     return merged
 
 
+COMPARED = (("vs_ct2_fp32", "CTranslate2 fp32"), ("vs_opennmt", "OpenNMT-py"))
+
+
+def peer_row(rows: list[dict[str, Any]], system: str, row: dict[str, Any]) -> dict[str, Any] | None:
+    """``system``'s row of the same shape and beam as ``row`` (None without a comparable one)."""
+    if not row["shape"]:
+        return None
+    return next(
+        (r for r in rows
+         if r["system"] == system and r["shape"] == row["shape"] and r["beam"] == row["beam"]),
+        None,
+    )  # fmt: skip
+
+
 def add_comparisons(rows: list[dict[str, Any]]) -> None:
     """Ratios against CTranslate2 fp32 and OpenNMT-py of the same shape and beam."""
-
-    def rate_of(system: str, row: dict[str, Any]) -> float | None:
-        return next(
-            (r.get("tokens_per_s") for r in rows
-             if r["system"] == system and r["shape"] == row["shape"] and r["beam"] == row["beam"]),
-            None,
-        )  # fmt: skip
-
     for row in rows:
         rate = row.get("tokens_per_s")
-        for key, system in (("vs_ct2_fp32", "CTranslate2 fp32"), ("vs_opennmt", "OpenNMT-py")):
-            base = rate_of(system, row) if row["shape"] else None
+        for key, system in COMPARED:
+            peer = peer_row(rows, system, row)
+            base = peer.get("tokens_per_s") if peer else None
             row[key] = round(rate / base, 3) if rate and base else None
+
+
+def round_ratio_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """Our tokens/s over each compared peer's, round by round. Both sides of a round run
+    minutes apart, so a noisy spell of a shared machine moves them together; the median of
+    these ratios is steadier than the ratio of the medians in the table."""
+    lines = []
+    for row in rows:
+        if row["system"] != OURS or "runs" not in row:
+            continue
+        for _, system in COMPARED:
+            peer = peer_row(rows, system, row)
+            if peer is None or "runs" not in peer:
+                continue
+            ratios = [ours / theirs for ours, theirs in zip(row["runs"], peer["runs"], strict=True)]
+            rounds = " / ".join(f"{ratio:.2f}" for ratio in ratios)
+            lines.append(
+                f"- {row['model']} beam {row['beam']} vs {system}, per round: {rounds} "
+                f"(median {statistics.median(ratios):.2f}x)"
+            )
+    return lines
 
 
 def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
@@ -290,6 +318,8 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         if label.endswith(NO_CACHE) and cached:
             print(f"- key/value cache speed-up, {label.removesuffix(NO_CACHE)} beam {beam}: "
                   f"{cached / uncached:.2f}x")  # fmt: skip
+    for line in round_ratio_lines(rows):
+        print(line)
 
 
 def parse_args() -> argparse.Namespace:
