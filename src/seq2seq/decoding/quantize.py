@@ -146,10 +146,10 @@ def quantize_linears(module: nn.Module) -> nn.Module:
             inplace=True,
         )
     quantized_kind = torch.ao.nn.quantized.dynamic.Linear
-    for name, layer in list(module.named_modules()):
-        if isinstance(layer, quantized_kind):
-            parent, _, attribute = name.rpartition(".")
-            setattr(module.get_submodule(parent), attribute, Int8Linear(layer))
+    for parent in list(module.modules()):  # as packed.py swaps its layers
+        for name, child in list(parent.named_children()):
+            if isinstance(child, quantized_kind):
+                setattr(parent, name, Int8Linear(child))
     return module
 
 
