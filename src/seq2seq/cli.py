@@ -172,7 +172,8 @@ def _run_data_list(_args: argparse.Namespace) -> int:
 
 
 def _run_data_prepare(args: argparse.Namespace) -> int:
-    from seq2seq.data.builtin import CORPORA, PREPARERS, cache_dir, corpus_files, prepare_corpus
+    from seq2seq.cache import cache_dir
+    from seq2seq.data.builtin import CORPORA, PREPARERS, corpus_files, prepare_corpus
 
     if args.name not in CORPORA:
         raise InputError(f"unknown corpus {args.name!r}; choose one of {', '.join(CORPORA)}")

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from seq2seq.models.dropout import dropout as apply_dropout
 from seq2seq.models.fast_math import tanh
+from seq2seq.models.step_attention import step_attention
 
 
 def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
@@ -157,8 +158,10 @@ def dot_product_attention(
 ) -> tuple[Tensor, Tensor | None]:
     """Scaled dot-product attention per head (Vaswani et al. 2017, eq. 1).
 
-    Without ``need_weights`` this is one fused ``scaled_dot_product_attention`` call; with it
-    the same arithmetic is spelled out so the weights can be returned (plots, alignment).
+    Without ``need_weights`` this is one fused call: a search step's few queries go to the
+    native kernel of ``step_attention.py`` where it applies, everything else to
+    ``scaled_dot_product_attention``. With it the same arithmetic is spelled out so the
+    weights can be returned (plots, alignment).
 
     Args:
         query: ``[B, h, T, d_head]``; keys, values: ``[B, h, S, d_head]``.
@@ -169,6 +172,10 @@ def dot_product_attention(
     Returns:
         Context ``[B, h, T, d_head]`` and, if asked, weights ``[B, h, T, S]``.
     """
+    if not need_weights and not causal and dropout == 0.0:
+        context = step_attention(query, keys, values, mask)  # a search step's native kernel
+        if context is not None:
+            return context, None
     if not need_weights:
         context = F.scaled_dot_product_attention(
             query, keys, values, attn_mask=mask, dropout_p=dropout, is_causal=causal

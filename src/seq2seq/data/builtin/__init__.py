@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from seq2seq.cache import cache_dir
 from seq2seq.config import ToyConfig
 from seq2seq.data.builtin import cloze, debian_summaries, faq, gettext_multi, toy
 from seq2seq.data.builtin.prepared import Prepared, find_prepared, require_prepared
@@ -108,14 +108,6 @@ CORPORA: dict[str, CorpusInfo] = {
     },
     **DEBIAN_CORPORA,
 }
-
-
-def cache_dir() -> Path:
-    """``$SEQ2SEQ_CACHE``, else ``$XDG_CACHE_HOME/seq2seq-kit``, else ``~/.cache/seq2seq-kit``."""
-    if env := os.environ.get("SEQ2SEQ_CACHE"):
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "seq2seq-kit"
 
 
 def corpus_files(name: str, toy_cfg: ToyConfig | None = None) -> dict[str, Path]:
