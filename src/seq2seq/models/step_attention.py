@@ -65,7 +65,7 @@ def step_attention(
         The context ``[B, heads, T, d_head]`` (a view of a ``[B, T, heads, d_head]`` tensor,
         so merging the heads afterwards copies nothing), or ``None``.
     """
-    if query.size(2) > MAX_QUERIES or torch.is_grad_enabled() or not _applies(query, keys, values):
+    if torch.is_grad_enabled() or not _applies(query, keys, values):
         return None
     if mask is not None and not _mask_applies(mask, keys):
         return None
@@ -94,11 +94,14 @@ def _applies(query: Tensor, keys: Tensor, values: Tensor) -> bool:
     three tensors cost more than the checks themselves."""
     shape, memory_shape = query.shape, keys.shape
     return (
-        query.is_cpu
+        len(shape) == len(memory_shape) == 4
+        and shape[2] <= MAX_QUERIES
+        and query.is_cpu
+        and keys.is_cpu
+        and values.is_cpu
         and query.dtype is torch.float32
         and keys.dtype is torch.float32
         and values.dtype is torch.float32
-        and len(shape) == len(memory_shape) == 4
         and memory_shape == values.shape
         and shape[:2] == memory_shape[:2]
         and shape[3] == memory_shape[3]
