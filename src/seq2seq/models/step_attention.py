@@ -29,13 +29,13 @@ import os
 import platform
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from seq2seq.cache import cache_dir
+from seq2seq.files import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +161,6 @@ def build_library(out_dir: Path | None = None) -> Path:
         named = os.environ.get("CC", "")
         raise RuntimeError(f"no C compiler found (CC={named!r}, and no 'cc' on PATH)")
     out_dir = out_dir or cache_dir() / "native"
-    out_dir.mkdir(parents=True, exist_ok=True)
     errors = []
     for flags in FLAG_SETS:
         target = out_dir / f"step_attention-{_digest(compiler, flags)}.so"
@@ -175,23 +174,27 @@ def build_library(out_dir: Path | None = None) -> Path:
 
 
 def _compile(compiler: str, flags: tuple[str, ...], target: Path) -> str | None:
-    """Builds ``target`` atomically (a temporary file renamed into place); the compiler's last
-    error line on failure, else ``None``."""
-    handle, temporary = tempfile.mkstemp(suffix=".so", dir=target.parent)
-    os.close(handle)
-    command = [compiler, *flags, "-std=gnu11", "-shared", "-fPIC", "-o", temporary, str(SOURCE)]
-    try:
-        result = subprocess.run([*command, "-lm"], capture_output=True, text=True, timeout=120)
+    """Builds ``target`` atomically (``atomic_write``); the compiler's last error line on
+    failure, else ``None``."""
+
+    def run_compiler(temporary: Path) -> None:
+        command = [compiler, *flags, "-std=gnu11", "-shared", "-fPIC", "-o", str(temporary)]
+        result = subprocess.run(
+            [*command, str(SOURCE), "-lm"], capture_output=True, text=True, timeout=120
+        )
         if result.returncode != 0:
             lines = result.stderr.strip().splitlines()
-            return lines[-1] if lines else f"exit status {result.returncode}"
-        os.replace(temporary, target)
-        return None
-    except (OSError, subprocess.TimeoutExpired) as err:
+            raise _CompileError(lines[-1] if lines else f"exit status {result.returncode}")
+
+    try:
+        atomic_write(target, run_compiler)
+    except (_CompileError, OSError, subprocess.TimeoutExpired) as err:
         return str(err)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    return None
+
+
+class _CompileError(Exception):
+    """The compiler ran and failed; the message is its last error line."""
 
 
 def _digest(compiler: str, flags: tuple[str, ...]) -> str:

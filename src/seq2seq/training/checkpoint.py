@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import pickle
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +27,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from seq2seq.errors import ModelDirError
+from seq2seq.files import atomic_write
 
 BEST_WEIGHTS = "model.safetensors"
 LAST_WEIGHTS = "last.safetensors"
@@ -38,21 +36,6 @@ CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
 # The best weights a validation at a stop replaced; a resume puts them back (see trainer.py).
 BEST_BEFORE_STOP = "best_before_stop.safetensors"
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Calls ``write(tmp_path)`` then renames ``tmp_path`` to ``path`` (same filesystem)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _storage_key(tensor: torch.Tensor) -> tuple[int, tuple[int, ...], tuple[int, ...]]:

@@ -12,10 +12,10 @@ import torch
 
 from seq2seq.config import ModelConfig
 from seq2seq.errors import ModelDirError
+from seq2seq.files import atomic_write
 from seq2seq.models import Seq2Seq, build_model
 from seq2seq.training.checkpoint import (
     append_metrics,
-    atomic_write,
     load_training_state,
     load_weights,
     save_training_state,

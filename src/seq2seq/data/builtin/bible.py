@@ -33,9 +33,7 @@ import gzip
 import io
 import logging
 import math
-import os
 import re
-import tempfile
 import time
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -44,6 +42,7 @@ from typing import Any, NamedTuple
 
 from seq2seq.data.builtin import osis
 from seq2seq.errors import DataError
+from seq2seq.files import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -376,16 +375,12 @@ def write_pairs(path: Path, pairs: Iterable[tuple[str, str]]) -> None:
     buffer = io.BytesIO()
     with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0) as gz:
         gz.write("".join(lines).encode("utf-8"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buffer.getvalue())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; package data must be world-readable
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    def write(tmp: Path) -> None:
+        tmp.write_bytes(buffer.getvalue())
+        tmp.chmod(0o644)  # mkstemp creates 0600; package data must be world-readable
+
+    atomic_write(path, write)
 
 
 def read_pairs(path: Path) -> list[tuple[str, str]]:
